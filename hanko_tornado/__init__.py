@@ -1,0 +1,50 @@
+"""Verify Hanko session tokens in Tornado handlers.
+
+::
+
+    from hanko_tornado import CorsHandler, HankoAuthMixin, HankoSettings
+
+    class ProtectedHandler(HankoAuthMixin, CorsHandler):
+        def get(self) -> None:
+            self.write({"user_id": self.hanko_user.id})
+
+    app = tornado.web.Application(
+        [(r"/protected", ProtectedHandler)],
+        hanko=HankoSettings(api_url="https://xyz.hanko.io"),
+        cors=CorsSettings(origins=["https://app.example.com"]),
+    )
+"""
+
+from hanko_tornado.cors import CorsHandler, CorsSettings
+from hanko_tornado.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    HankoError,
+    InvalidTokenError,
+    KeysUnavailableError,
+    MissingTokenError,
+)
+from hanko_tornado.keys import KeyStore
+from hanko_tornado.mixin import HankoAuthMixin
+from hanko_tornado.settings import HankoSettings
+from hanko_tornado.tokens import TokenVerifier, verifier_for
+from hanko_tornado.user import HankoUser
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigurationError",
+    "CorsHandler",
+    "CorsSettings",
+    "HankoAuthMixin",
+    "HankoError",
+    "HankoSettings",
+    "HankoUser",
+    "InvalidTokenError",
+    "KeyStore",
+    "KeysUnavailableError",
+    "MissingTokenError",
+    "TokenVerifier",
+    "verifier_for",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,88 @@
+"""The exceptions of hanko_tornado, and the HTTP answer each one maps to.
+
+Every class carries the status, error code and headers it is answered with, so
+that the mixin answers every failure the same way.  No message ever holds a
+token or any part of one.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigurationError",
+    "HankoError",
+    "InvalidTokenError",
+    "KeysUnavailableError",
+    "MissingTokenError",
+]
+
+
+class HankoError(Exception):
+    """Base class of every error raised by hanko_tornado."""
+
+    status_code = 500
+    error = "server_error"
+
+    @property
+    def message(self) -> str:
+        """The sentence a client is shown."""
+        return str(self)
+
+    def response_headers(self) -> dict[str, str]:
+        """Headers to send with the answer to this error."""
+        return {}
+
+
+class ConfigurationError(HankoError, ValueError):
+    """A setting is missing or wrong; raised at start-up, never per request."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(f"{setting}: {problem}")
+        self.setting = setting
+        self.problem = problem
+
+
+class AuthenticationError(HankoError):
+    """The request is not authenticated (401)."""
+
+    status_code = 401
+    error = "unauthorized"
+
+    def response_headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="hanko"'}
+
+
+class MissingTokenError(AuthenticationError):
+    """The request carries no session token."""
+
+    error = "missing_token"
+
+    def __init__(self) -> None:
+        super().__init__("No session token: send it as 'Authorization: Bearer <token>' or in the session cookie.")
+
+
+class InvalidTokenError(AuthenticationError):
+    """A session token was sent and refused; ``reason`` says why."""
+
+    error = "invalid_token"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"The session token was refused: {reason}.")
+        self.reason = reason
+
+    def response_headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="hanko", error="invalid_token"'}
+
+
+class KeysUnavailableError(HankoError):
+    """No usable signing keys could be had from Hanko (503); the token may be fine."""
+
+    status_code = 503
+    error = "keys_unavailable"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("Hanko's signing keys are unavailable; try again shortly.")
+        self.retry_after = retry_after
+
+    def response_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

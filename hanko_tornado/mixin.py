@@ -1,0 +1,96 @@
+"""``HankoAuthMixin``: authenticate Tornado requests with Hanko session tokens."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from hanko_tornado.errors import AuthenticationError, HankoError, InvalidTokenError, MissingTokenError
+from hanko_tornado.tokens import TokenVerifier, verifier_for
+from hanko_tornado.user import HankoUser
+
+__all__ = ["HankoAuthMixin"]
+
+log = logging.getLogger("hanko_tornado")
+
+if TYPE_CHECKING:
+    from tornado.web import RequestHandler as _Handler
+else:
+    _Handler = object
+
+
+class HankoAuthMixin(_Handler):
+    """Requires a valid Hanko session token before the handler's method runs.
+
+    Put it before ``RequestHandler`` (or ``WebSocketHandler``) in the bases.
+    ``prepare`` looks for ``Authorization: Bearer <token>``, then the session
+    cookie, verifies the token and sets ``self.current_user`` to a
+    :class:`~hanko_tornado.user.HankoUser`.  A refused request is answered at
+    once: 401 or 503 with a JSON body ``{"error": ..., "message": ...}``.
+    ``OPTIONS`` requests are never authenticated.
+
+    The application needs ``hanko=HankoSettings(...)`` in its settings::
+
+        class ProfileHandler(HankoAuthMixin, CorsHandler):
+            def get(self) -> None:
+                self.write({"user_id": self.hanko_user.id})
+
+    Set ``hanko_optional = True`` on a handler to let anonymous requests in
+    (``current_user`` is then ``None``); a token that is sent and invalid is
+    still refused.
+    """
+
+    hanko_optional: bool = False
+
+    def get_hanko_verifier(self) -> TokenVerifier:
+        """The verifier for this application; override to supply another."""
+        return verifier_for(self.application)
+
+    def get_hanko_token(self, cookie_name: str) -> str | None:
+        """The token from ``Authorization: Bearer`` (any letter case), else from the cookie.
+
+        A bearer header with no token yields ``""``, which is refused as invalid.
+        """
+        authorization = self.request.headers.get("Authorization")
+        if authorization is not None:
+            scheme, _, credentials = authorization.strip().partition(" ")
+            if scheme.lower() == "bearer":
+                return credentials.strip()
+        return self.get_cookie(cookie_name) or None
+
+    @property
+    def hanko_user(self) -> HankoUser:
+        """The authenticated user; only for handlers whose auth is not optional."""
+        user = self.current_user
+        assert isinstance(user, HankoUser), "no authenticated user on this request"
+        return user
+
+    async def prepare(self) -> None:
+        if self.request.method != "OPTIONS":
+            try:
+                self.current_user = await self._authenticate()
+            except HankoError as error:
+                self._refuse(error)
+                return
+        result: Any = super().prepare()
+        if result is not None:
+            await result
+
+    async def _authenticate(self) -> HankoUser | None:
+        verifier = self.get_hanko_verifier()
+        token = self.get_hanko_token(verifier.settings.cookie_name)
+        if token is None:
+            if self.hanko_optional:
+                return None
+            raise MissingTokenError()
+        return await verifier.verify_token(token)
+
+    def _refuse(self, error: HankoError) -> None:
+        if isinstance(error, InvalidTokenError):
+            log.info("refused a session token from %s: %s", self.request.remote_ip, error.reason)
+        elif isinstance(error, AuthenticationError):
+            log.debug("no session token from %s for %s", self.request.remote_ip, self.request.path)
+        self.set_status(error.status_code)
+        for name, value in error.response_headers().items():
+            self.set_header(name, value)
+        self.finish({"error": error.error, "message": error.message})

@@ -1,0 +1,153 @@
+"""Settings of a Hanko verifier: where the keys live and what a token must say.
+
+Pass a :class:`HankoSettings` to the application as ``hanko=``::
+
+    app = tornado.web.Application(handlers, hanko=HankoSettings(api_url="https://xyz.hanko.io"))
+
+Every value is checked when the object is built, so a wrong setting stops the
+program at start-up with a :class:`~hanko_tornado.errors.ConfigurationError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import math
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from hanko_tornado.errors import ConfigurationError
+
+__all__ = ["ENVIRONMENT_VARIABLES", "HankoSettings", "is_loopback_host"]
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` names this machine (``localhost``, 127.0.0.0/8 or ``::1``)."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _normalize_api_url(url: str) -> str:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigurationError("api_url", f"must be an http(s) URL with a host, got {url!r}")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ConfigurationError("api_url", "must use https (http is allowed only for loopback hosts)")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigurationError("api_url", "must not carry a query, fragment or credentials")
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+@dataclasses.dataclass(frozen=True)
+class HankoSettings:
+    """How to find Hanko's keys and what a valid session token must carry.
+
+    :param api_url: the Hanko API base URL; may carry a tenant path; a trailing
+        slash is ignored; ``https`` unless the host is loopback.
+    :param audience: accepted audiences; ``aud`` is checked only when set.
+    :param issuer: the expected ``iss``; checked only when set.
+    :param cookie_name: the cookie that holds the token when no bearer header is sent.
+    :param leeway: seconds of clock skew allowed on ``exp``, ``nbf`` and ``iat``.
+    :param max_token_bytes: longer tokens are refused before any parsing.
+    :param jwks_timeout: seconds allowed for one JWKS fetch.
+    :param jwks_max_bytes: a larger JWKS body is a failed fetch.
+    :param jwks_min_ttl: lower bound on the key set's ``max-age``.
+    :param jwks_max_ttl: upper bound on the key set's ``max-age``.
+    :param refetch_interval: least seconds between two JWKS fetches that an
+        unknown ``kid`` or a failure may cause.
+    :param stale_grace: seconds a key set keeps serving after its TTL while
+        Hanko's key endpoint fails.
+    :param token_cache_size: how many verified tokens each process remembers.
+    :param cache: an aiocache cache for the raw key set (for example a
+        ``RedisCache``); ``None`` keeps it in this process's memory.
+    """
+
+    api_url: str
+    audience: tuple[str, ...] = ()
+    issuer: str | None = None
+    cookie_name: str = "hanko"
+    leeway: float = 30.0
+    max_token_bytes: int = 16 * 1024
+    jwks_timeout: float = 5.0
+    jwks_max_bytes: int = 512 * 1024
+    jwks_min_ttl: float = 60.0
+    jwks_max_ttl: float = 3600.0
+    refetch_interval: float = 5.0
+    stale_grace: float = 24 * 3600.0
+    token_cache_size: int = 10_000
+    cache: Any = dataclasses.field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "api_url", _normalize_api_url(self.api_url))
+        if isinstance(self.audience, str):
+            object.__setattr__(self, "audience", (self.audience,))
+        object.__setattr__(self, "audience", tuple(a for a in self.audience if a))
+        if not self.cookie_name or not self.cookie_name.isascii() or any(c in self.cookie_name for c in ' =;,"\t\r\n'):
+            raise ConfigurationError("cookie_name", f"is not a valid cookie name: {self.cookie_name!r}")
+        for name in ("leeway", "jwks_min_ttl", "stale_grace", "refetch_interval"):
+            _require(name, getattr(self, name), minimum=0.0)
+        for name in ("jwks_timeout", "jwks_max_ttl", "max_token_bytes", "jwks_max_bytes", "token_cache_size"):
+            _require(name, getattr(self, name), minimum=1e-9)
+        if self.jwks_min_ttl > self.jwks_max_ttl:
+            raise ConfigurationError("jwks_min_ttl", "must not exceed jwks_max_ttl")
+
+    @property
+    def jwks_url(self) -> str:
+        """Where Hanko publishes its public keys."""
+        return f"{self.api_url}/.well-known/jwks.json"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> HankoSettings:
+        """Build settings from ``HANKO_*`` environment variables (see ``ENVIRONMENT_VARIABLES``).
+
+        :raises ConfigurationError: naming the variable to fix.
+        """
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for variable, (field, convert, expected) in ENVIRONMENT_VARIABLES.items():
+            raw = environ.get(variable, "").strip()
+            if not raw:
+                continue
+            try:
+                values[field] = convert(raw)
+            except ValueError:
+                raise ConfigurationError(variable, f"must be {expected}, got {raw!r}") from None
+        if "api_url" not in values:
+            raise ConfigurationError("HANKO_API_URL", "is not set: set it to your Hanko API URL (see .env.example)")
+        values.update(overrides)
+        try:
+            return cls(**values)
+        except ConfigurationError as error:
+            variable = next((v for v, (f, _, _) in ENVIRONMENT_VARIABLES.items() if f == error.setting), error.setting)
+            raise ConfigurationError(variable, error.problem) from None
+
+
+def _require(name: str, value: float, *, minimum: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < minimum:
+        raise ConfigurationError(name, f"must be a number of at least {minimum:g}, got {value!r}")
+
+
+def _names(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+#: The environment variables :meth:`HankoSettings.from_env` reads: the field each
+#: sets, how its text is read, and what it must look like.
+ENVIRONMENT_VARIABLES: dict[str, tuple[str, Callable[[str], Any], str]] = {
+    "HANKO_API_URL": ("api_url", str, "a URL"),
+    "HANKO_AUDIENCE": ("audience", _names, "comma-separated audiences"),
+    "HANKO_ISSUER": ("issuer", str, "an issuer"),
+    "HANKO_COOKIE_NAME": ("cookie_name", str, "a cookie name"),
+    "HANKO_LEEWAY_SECONDS": ("leeway", float, "a number of seconds"),
+    "HANKO_JWKS_TIMEOUT_SECONDS": ("jwks_timeout", float, "a number of seconds"),
+    "HANKO_JWKS_REFETCH_INTERVAL_SECONDS": ("refetch_interval", float, "a number of seconds"),
+    "HANKO_JWKS_STALE_GRACE_SECONDS": ("stale_grace", float, "a number of seconds"),
+    "HANKO_TOKEN_CACHE_SIZE": ("token_cache_size", int, "a whole number"),
+}

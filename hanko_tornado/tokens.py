@@ -1,0 +1,210 @@
+"""Verifying Hanko session tokens: parse once, check the signature, check the claims.
+
+A :class:`TokenVerifier` turns a token into a :class:`~hanko_tornado.user.HankoUser`
+or raises :class:`~hanko_tornado.errors.InvalidTokenError`.  It parses the
+compact JWS itself, once, and checks the signature with the one algorithm
+that the matched key allows, so that ``alg: none``, HMAC and algorithm swaps
+can never get through.  Tokens that verified once are remembered (by SHA-256)
+until their ``exp`` or until their key leaves the JWKS.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import collections
+import hashlib
+import json
+import re
+import time
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import tornado.web
+
+from hanko_tornado.errors import InvalidTokenError
+from hanko_tornado.keys import KeyStore, VerificationKey
+from hanko_tornado.settings import HankoSettings
+from hanko_tornado.user import HankoUser
+
+__all__ = ["CacheInfo", "TokenVerifier", "verifier_for"]
+
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+_REFUSED_ALGORITHMS = frozenset({"none", "HS256", "HS384", "HS512"})
+_LAST_NUMERIC_DATE = 253402300799  # 9999-12-31T23:59:59Z
+
+
+class CacheInfo(NamedTuple):
+    """Counters of the verified-token cache, as ``functools.lru_cache`` reports them."""
+
+    hits: int
+    misses: int
+    maxsize: int
+    currsize: int
+
+
+class _VerifiedToken:
+    __slots__ = ("key", "usable_until", "user")
+
+    def __init__(self, user: HankoUser, usable_until: float, key: VerificationKey) -> None:
+        self.user = user
+        self.usable_until = usable_until
+        self.key = key
+
+
+class TokenVerifier:
+    """Verifies Hanko session tokens for one application.
+
+    :param settings: what a valid token must carry and where the keys are.
+    :param key_store: where keys come from; one is made from ``settings`` by default.
+    """
+
+    def __init__(self, settings: HankoSettings, key_store: KeyStore | None = None) -> None:
+        self.settings = settings
+        self.key_store = key_store or KeyStore(settings)
+        self._verified: collections.OrderedDict[bytes, _VerifiedToken] = collections.OrderedDict()
+        self._hits = self._misses = 0
+
+    async def verify_token(self, token: str) -> HankoUser:
+        """The user that ``token`` speaks for.
+
+        :raises InvalidTokenError: the token is malformed, badly signed, expired or not for us.
+        :raises KeysUnavailableError: no signing keys could be had to check it.
+        """
+        if len(token) > self.settings.max_token_bytes:
+            raise InvalidTokenError("token too large")
+        digest = hashlib.sha256(token.encode()).digest()
+        remembered = self._remembered(digest)
+        if remembered is not None:
+            return remembered
+        header, signing_input, signature = _parse_compact(token)
+        alg, kid = _check_header(header)
+        key = await self.key_store.get_key(kid, alg)
+        if key is None:
+            raise InvalidTokenError("unknown signing key")
+        if key.alg != alg:
+            raise InvalidTokenError("algorithm does not match the key")
+        if not key.verify(signing_input, signature):
+            raise InvalidTokenError("bad signature")
+        claims = _decode_json(signing_input.partition(b".")[2], "payload")
+        self._check_claims(claims)
+        user = HankoUser.from_claims(claims)
+        self._remember(digest, _VerifiedToken(user, claims["exp"] + self.settings.leeway, key))
+        return user
+
+    def cache_info(self) -> CacheInfo:
+        """How the verified-token cache is doing."""
+        return CacheInfo(self._hits, self._misses, self.settings.token_cache_size, len(self._verified))
+
+    async def close(self) -> None:
+        """Release the key store's resources; call on shutdown."""
+        await self.key_store.close()
+
+    def _remembered(self, digest: bytes) -> HankoUser | None:
+        entry = self._verified.get(digest)
+        if entry is not None:
+            key = entry.key
+            if time.time() < entry.usable_until and self.key_store.peek(key.kid, key.alg) is key:
+                self._verified.move_to_end(digest)
+                self._hits += 1
+                return entry.user
+            del self._verified[digest]
+        self._misses += 1
+        return None
+
+    def _remember(self, digest: bytes, entry: _VerifiedToken) -> None:
+        self._verified[digest] = entry
+        if len(self._verified) > self.settings.token_cache_size:
+            self._verified.popitem(last=False)
+
+    def _check_claims(self, claims: dict[str, Any]) -> None:
+        now, leeway = time.time(), self.settings.leeway
+        exp = _numeric_date(claims, "exp")
+        if exp is None:
+            raise InvalidTokenError("missing or malformed exp")
+        if now >= exp + leeway:
+            raise InvalidTokenError("token expired")
+        nbf = _numeric_date(claims, "nbf")
+        if nbf is not None and now + leeway < nbf:
+            raise InvalidTokenError("token not valid yet")
+        iat = _numeric_date(claims, "iat")
+        if iat is not None and now + leeway < iat:
+            raise InvalidTokenError("token issued in the future")
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub:
+            raise InvalidTokenError("no subject")
+        if self.settings.audience:
+            aud = claims.get("aud")
+            audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+            if not any(a in self.settings.audience for a in audiences if isinstance(a, str)):
+                raise InvalidTokenError("wrong audience")
+        if self.settings.issuer is not None and claims.get("iss") != self.settings.issuer:
+            raise InvalidTokenError("wrong issuer")
+
+
+def verifier_for(application: tornado.web.Application) -> TokenVerifier:
+    """The application's verifier: ``settings["hanko_verifier"]``, made from ``settings["hanko"]`` on first use."""
+    verifier = application.settings.get("hanko_verifier")
+    if verifier is None:
+        settings = application.settings.get("hanko")
+        if not isinstance(settings, HankoSettings):
+            raise TypeError("the application needs hanko=HankoSettings(...) in its settings")
+        verifier = application.settings["hanko_verifier"] = TokenVerifier(settings)
+    assert isinstance(verifier, TokenVerifier)
+    return verifier
+
+
+def _parse_compact(token: str) -> tuple[dict[str, Any], bytes, bytes]:
+    if not _COMPACT_JWS.fullmatch(token):
+        raise InvalidTokenError("malformed token")
+    signing_input, _, signature = token.rpartition(".")
+    header = _decode_json(signing_input.partition(".")[0].encode(), "header", unique_keys=True)
+    return header, signing_input.encode(), _b64decode(signature.encode(), "signature")
+
+
+def _check_header(header: Mapping[str, Any]) -> tuple[str, str | None]:
+    alg, kid = header.get("alg"), header.get("kid")
+    if not isinstance(alg, str) or alg in _REFUSED_ALGORITHMS:
+        raise InvalidTokenError("algorithm not allowed")
+    if kid is not None and not isinstance(kid, str):
+        raise InvalidTokenError("malformed key id")
+    if "crit" in header:
+        # No JWS extension is understood here, so every critical one is refused (RFC 7515 4.1.11).
+        raise InvalidTokenError("unsupported critical header")
+    if header.get("b64", True) is not True:
+        raise InvalidTokenError("unsupported payload encoding")
+    return alg, kid
+
+
+def _b64decode(part: bytes, what: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(part + b"=" * (-len(part) % 4))
+    except (binascii.Error, ValueError):
+        raise InvalidTokenError(f"malformed {what}") from None
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("duplicate member")
+    return result
+
+
+def _decode_json(part: bytes, what: str, *, unique_keys: bool = False) -> dict[str, Any]:
+    try:
+        value = json.loads(_b64decode(part, what), object_pairs_hook=_reject_duplicates if unique_keys else None)
+    except (ValueError, RecursionError):
+        raise InvalidTokenError(f"malformed {what}") from None
+    if not isinstance(value, dict):
+        raise InvalidTokenError(f"malformed {what}")
+    return value
+
+
+def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    # Chained comparison: also false for NaN; the bounds keep datetime conversions safe.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= _LAST_NUMERIC_DATE:
+        raise InvalidTokenError(f"missing or malformed {name}")
+    return value
