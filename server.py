@@ -1,7 +1,8 @@
 """An example API protected by Hanko: ``GET /`` is open, ``GET /protected`` needs a session token.
 
 Configured from the environment and ``.env`` (the environment wins); see
-``.env.example``.  ``python server.py --help`` lists the options.
+``.env.example``.  ``--dev`` runs with an embedded stand-in for Hanko instead.
+``python server.py --help`` lists the options.
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ from hanko_tornado import (
     HankoSettings,
     verifier_for,
 )
+from hanko_tornado.settings import is_loopback_host
 
 log = logging.getLogger("server")
+
+DEV_PREFIX = "/_dev/hanko"
 
 
 class ApiHandler(CorsHandler):
@@ -34,6 +38,11 @@ class ApiHandler(CorsHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.finish({"error": self._reason.lower().replace(" ", "_"), "message": self._reason})
+
+
+class NotFoundHandler(ApiHandler):
+    def prepare(self) -> None:
+        raise tornado.web.HTTPError(404)
 
 
 class RootHandler(ApiHandler):
@@ -46,38 +55,71 @@ class ProtectedHandler(HankoAuthMixin, ApiHandler):
         self.write({"message": "Hello from protected route!", "user_id": self.hanko_user.id})
 
 
-def make_app(hanko: HankoSettings, cors: CorsSettings, **settings: Any) -> tornado.web.Application:
-    """The example API."""
+def make_app(hanko: HankoSettings, cors: CorsSettings, routes: list[Any] | None = None) -> tornado.web.Application:
+    """The example API, with any extra ``routes``."""
     return tornado.web.Application(
-        [(r"/", RootHandler), (r"/protected", ProtectedHandler)],
+        [(r"/", RootHandler), (r"/protected", ProtectedHandler), *(routes or [])],
+        default_handler_class=NotFoundHandler,
         hanko=hanko,
         cors=cors,
-        **settings,
     )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"), help="address to bind (HOST)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")), help="port (PORT)")
+    parser.add_argument(
+        "--dev", action="store_true", help="serve an embedded stand-in for Hanko that issues its own tokens"
+    )
     return parser.parse_args(argv)
 
 
-def load_settings() -> tuple[HankoSettings, CorsSettings]:
+def cors_from_env() -> CorsSettings:
     origins = os.environ.get("CORS_ORIGINS", "http://localhost:3000")
-    hanko = HankoSettings.from_env()
     try:
-        cors = CorsSettings(origins=tuple(o.strip() for o in origins.split(",") if o.strip()))
+        return CorsSettings(origins=tuple(o.strip() for o in origins.split(",") if o.strip()))
     except ConfigurationError as error:
         raise ConfigurationError("CORS_ORIGINS", error.problem) from None
-    return hanko, cors
 
 
-async def serve(args: argparse.Namespace, hanko: HankoSettings, cors: CorsSettings) -> None:
-    app = make_app(hanko, cors)
-    server = app.listen(args.port, args.host, xheaders=False)
-    log.info("serving on http://%s:%d (keys from %s)", args.host, args.port, hanko.jwks_url)
+def dev_setup(args: argparse.Namespace) -> tuple[HankoSettings, list[Any], str]:
+    """Settings and routes for an embedded FakeHanko, and a token it issued."""
+    if not is_loopback_host(args.host):
+        raise ConfigurationError("--dev", "issues its own tokens, so it only runs on a loopback --host")
+    from hanko_tornado.testing import FakeHanko  # only dev mode needs the testing kit
+
+    fake = FakeHanko(key_size=4096)
+    url_host = f"[{args.host}]" if ":" in args.host else args.host
+    hanko = HankoSettings(api_url=f"http://{url_host}:{args.port}{DEV_PREFIX}", audience=fake.audience)
+    token = fake.mint("dev-user", lifetime=12 * 3600)
+    return hanko, fake.routes(DEV_PREFIX), token
+
+
+def print_dev_banner(args: argparse.Namespace, token: str) -> None:
+    url = f"http://{args.host}:{args.port}/protected"
+    print(
+        "\n".join(
+            [
+                "=" * 72,
+                "DEV MODE: keys and tokens come from an embedded stand-in for Hanko.",
+                "Tokens are self-issued: never expose this server or use it in production.",
+                "=" * 72,
+                "Try the protected route with a bearer token:",
+                f"  curl -H 'Authorization: Bearer {token}' {url}",
+                "or with the hanko cookie:",
+                f"  curl --cookie 'hanko={token}' {url}",
+                "",
+            ]
+        ),
+        flush=True,
+    )
+
+
+async def serve(args: argparse.Namespace, app: tornado.web.Application) -> None:
+    server = app.listen(args.port, args.host)
     verifier = verifier_for(app)
+    log.info("serving on http://%s:%d (keys from %s)", args.host, args.port, verifier.settings.jwks_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -96,11 +138,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     args = parse_args(argv)
     try:
-        hanko, cors = load_settings()
+        cors = cors_from_env()
+        if args.dev:
+            hanko, routes, token = dev_setup(args)
+        else:
+            hanko, routes = HankoSettings.from_env(), []
     except ConfigurationError as error:
         print(f"server.py: {error}", file=sys.stderr)
         return 2
-    asyncio.run(serve(args, hanko, cors))
+    if args.dev:
+        print_dev_banner(args, token)
+    asyncio.run(serve(args, make_app(hanko, cors, routes)))
     return 0
 
 

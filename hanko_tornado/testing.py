@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import socket
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -100,8 +101,18 @@ class FakeHanko:
         self.fault: Fault | None = None
         self.slow_seconds = 10.0
         self.revoked_sessions: set[str] = set()
-        self._socket, self.port = bind_unused_port()
+        self._bound: tuple[socket.socket, int] | None = None
         self._server: HTTPServer | None = None
+
+    @property
+    def port(self) -> int:
+        """The loopback port :meth:`start` serves on, chosen on first use."""
+        return self._bind()[1]
+
+    def _bind(self) -> tuple[socket.socket, int]:
+        if self._bound is None:
+            self._bound = bind_unused_port()
+        return self._bound
 
     @property
     def api_url(self) -> str:
@@ -123,7 +134,7 @@ class FakeHanko:
     def start(self) -> None:
         """Start serving on :attr:`port`; needs the loop the test runs on."""
         self._server = HTTPServer(tornado.web.Application(self.routes(self.path)))
-        self._server.add_sockets([self._socket])
+        self._server.add_sockets([self._bind()[0]])
 
     async def stop(self) -> None:
         """Stop serving and drop open connections."""

@@ -1,0 +1,292 @@
+"""KeyStore: fetch counts, rotation, outages, stale keys, recovery, and strict JWKS parsing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any, ClassVar
+
+import tornado.web
+from support import captured_logs
+from tornado.httpclient import AsyncHTTPClient
+from tornado.testing import gen_test
+
+from hanko_tornado import HankoAuthMixin, KeyStore, verifier_for
+from hanko_tornado.keys import parse_jwks
+from hanko_tornado.testing import FakeHanko, HankoTestCase, SigningKey
+
+
+class UserHandler(HankoAuthMixin, tornado.web.RequestHandler):
+    def get(self) -> None:
+        self.write({"id": self.hanko_user.id})
+
+
+class KeyStoreTestCase(HankoTestCase):
+    settings_overrides: ClassVar[dict[str, Any]] = {"refetch_interval": 0.3, "jwks_min_ttl": 0}
+    max_age = 600
+
+    def make_fake_hanko(self) -> FakeHanko:
+        return FakeHanko(key_size=2048, max_age=self.max_age)
+
+    def get_app(self) -> tornado.web.Application:
+        return tornado.web.Application([(r"/user", UserHandler)], hanko=self.hanko.settings(**self.settings_overrides))
+
+    def status(self, token: str) -> int:
+        return self.fetch_with_token("/user", token, raise_error=False).code
+
+    async def burst(self, tokens: list[str]) -> list[int]:
+        client = AsyncHTTPClient(force_instance=True, max_clients=len(tokens))
+        url = self.get_url("/user")
+        try:
+            responses = await asyncio.gather(
+                *(client.fetch(url, headers={"Authorization": f"Bearer {t}"}, raise_error=False) for t in tokens)
+            )
+        finally:
+            client.close()
+        return [r.code for r in responses]
+
+    def wait_for_fetches(self, count: int) -> None:
+        deadline = time.monotonic() + 5
+        while self.hanko.jwks_fetches < count and time.monotonic() < deadline:
+            self.io_loop.run_sync(lambda: asyncio.sleep(0.02))
+
+
+class FetchCountTest(KeyStoreTestCase):
+    @gen_test
+    async def test_cold_burst_makes_one_fetch(self) -> None:
+        codes = await self.burst([self.hanko.mint() for _ in range(100)])
+        self.assertEqual(codes, [200] * 100)
+        self.assertEqual(self.hanko.jwks_fetches, 1)
+
+    @gen_test
+    async def test_500_concurrent_key_lookups_make_one_fetch(self) -> None:
+        store = KeyStore(self.hanko.settings())
+        try:
+            kid = self.hanko.keys[0].kid
+            keys = await asyncio.gather(*(store.get_key(kid, "RS256") for _ in range(500)))
+        finally:
+            await store.close()
+        self.assertTrue(all(key is not None and key.kid == kid for key in keys))
+        self.assertEqual(self.hanko.jwks_fetches, 1)
+
+    def test_steady_load_makes_no_further_fetch(self) -> None:
+        for _ in range(30):
+            self.assertEqual(self.status(self.hanko.mint()), 200)
+        self.assertEqual(self.hanko.jwks_fetches, 1)
+
+    def test_rotated_key_is_accepted_at_once(self) -> None:
+        self.assertEqual(self.status(self.hanko.mint()), 200)
+        old_token = self.hanko.mint()
+        self.hanko.rotate_key()
+        self.io_loop.run_sync(lambda: asyncio.sleep(0.35))  # past the refetch interval of the first fetch
+        self.assertEqual(self.status(self.hanko.mint()), 200)
+        self.assertEqual(self.status(old_token), 200)
+        self.assertEqual(self.hanko.jwks_fetches, 2)
+
+    @gen_test
+    async def test_flood_of_unknown_kids_costs_one_fetch_per_interval(self) -> None:
+        self.assertEqual(await self.burst([self.hanko.mint()]), [200])
+        outsider = SigningKey.generate(key_size=2048)
+        forged = [self.hanko.mint(key=outsider, headers={"kid": f"kid-{i}"}) for i in range(50)]
+        self.assertEqual(await self.burst(forged), [401] * 50)
+        self.assertEqual(self.hanko.jwks_fetches, 1)  # within the interval of the first fetch
+        await asyncio.sleep(0.35)
+        self.assertEqual(await self.burst(forged), [401] * 50)
+        self.assertEqual(self.hanko.jwks_fetches, 2)
+        self.assertEqual(await self.burst(forged[:10]), [401] * 10)
+        self.assertEqual(self.hanko.jwks_fetches, 2)
+        await asyncio.sleep(0.35)
+        self.assertEqual(await self.burst(forged[:10]), [401] * 10)
+        self.assertEqual(self.hanko.jwks_fetches, 3)
+
+
+class OutageTest(KeyStoreTestCase):
+    max_age = 1
+
+    def test_cold_and_down_is_503_with_retry_after(self) -> None:
+        for fault in ("error", "garbage", "drop"):
+            with self.subTest(fault=fault):
+                self.hanko.fault = fault  # type: ignore[assignment]
+                self.io_loop.run_sync(lambda: asyncio.sleep(0.35))
+                response = self.fetch_with_token("/user", self.hanko.mint(), raise_error=False)
+                self.assertEqual(response.code, 503)
+                self.assertGreaterEqual(int(response.headers["Retry-After"]), 1)
+                self.assertEqual(json.loads(response.body)["error"], "keys_unavailable")
+
+    def test_failures_are_throttled_and_the_process_recovers(self) -> None:
+        self.hanko.fault = "error"
+        token = self.hanko.mint()
+        self.assertEqual([self.status(token) for _ in range(5)], [503] * 5)
+        self.assertEqual(self.hanko.jwks_fetches, 1)
+        self.hanko.fault = None
+        self.io_loop.run_sync(lambda: asyncio.sleep(0.35))
+        self.assertEqual(self.status(token), 200)
+
+    def test_last_good_keys_serve_through_an_outage_and_warn_once(self) -> None:
+        token = self.hanko.mint()
+        self.assertEqual(self.status(token), 200)
+        self.hanko.fault = "error"
+        with captured_logs() as lines:
+            for _ in range(4):
+                self.io_loop.run_sync(lambda: asyncio.sleep(0.4))
+                self.assertEqual(self.status(self.hanko.mint()), 200)
+        self.wait_for_fetches(3)
+        self.assertGreaterEqual(self.hanko.jwks_fetches, 3)
+        warnings = [line for line in lines if "hanko_tornado WARNING" in line]
+        self.assertEqual(len(warnings), 1, warnings)
+        self.assertIn("keeps serving the last good key set", warnings[0])
+
+    def test_keys_past_the_grace_time_are_not_used(self) -> None:
+        self._app.settings["hanko"] = self.hanko.settings(**self.settings_overrides, stale_grace=0.5)
+        self.assertEqual(self.status(self.hanko.mint()), 200)
+        self.hanko.fault = "error"
+        self.io_loop.run_sync(lambda: asyncio.sleep(1.6))
+        self.assertEqual(self.status(self.hanko.mint()), 503)
+
+    def test_slow_endpoint_times_out(self) -> None:
+        self._app.settings["hanko"] = self.hanko.settings(**self.settings_overrides, jwks_timeout=0.3)
+        self.hanko.fault = "slow"
+        self.hanko.slow_seconds = 2
+        started = time.monotonic()
+        self.assertEqual(self.status(self.hanko.mint()), 503)
+        self.assertLess(time.monotonic() - started, 1.5)
+
+    def test_stale_keys_serve_while_one_refresh_runs(self) -> None:
+        self.assertEqual(self.status(self.hanko.mint()), 200)
+        self.io_loop.run_sync(lambda: asyncio.sleep(1.1))
+        self.hanko.fault = "slow"
+        self.hanko.slow_seconds = 0.5
+        started = time.monotonic()
+        self.assertEqual([self.status(self.hanko.mint()) for _ in range(5)], [200] * 5)
+        self.assertLess(time.monotonic() - started, 0.45)
+        self.wait_for_fetches(2)
+        self.assertEqual(self.hanko.jwks_fetches, 2)
+
+
+class VerifiedTokenCacheTest(KeyStoreTestCase):
+    max_age = 1
+
+    def test_repeated_token_is_a_cache_hit(self) -> None:
+        token = self.hanko.mint()
+        for _ in range(5):
+            self.assertEqual(self.status(token), 200)
+        info = verifier_for(self._app).cache_info()
+        self.assertEqual((info.hits, info.misses, info.currsize), (4, 1, 1))
+
+    def test_cache_is_bounded(self) -> None:
+        self._app.settings["hanko"] = self.hanko.settings(**self.settings_overrides, token_cache_size=3)
+        tokens = [self.hanko.mint() for _ in range(5)]
+        for token in tokens:
+            self.assertEqual(self.status(token), 200)
+        self.assertEqual(self.status(tokens[0]), 200)
+        info = verifier_for(self._app).cache_info()
+        self.assertEqual((info.maxsize, info.currsize, info.hits), (3, 3, 0))
+
+    def test_cached_token_expires_at_exp(self) -> None:
+        self._app.settings["hanko"] = self.hanko.settings(**self.settings_overrides, leeway=0)
+        token = self.hanko.mint(lifetime=2)
+        self.assertEqual(self.status(token), 200)
+        self.assertEqual(self.status(token), 200)
+        self.io_loop.run_sync(lambda: asyncio.sleep(2.1))
+        response = self.fetch_with_token("/user", token, raise_error=False)
+        self.assertEqual(response.code, 401)
+        self.assertIn("expired", json.loads(response.body)["message"])
+
+    def test_cached_token_is_refused_once_its_key_leaves_the_jwks(self) -> None:
+        token = self.hanko.mint()
+        self.assertEqual(self.status(token), 200)
+        new_key = self.hanko.rotate_key()
+        self.hanko.keys = [new_key]
+        self.io_loop.run_sync(lambda: asyncio.sleep(1.1))
+        self.status(token)  # the stale set still serves while the refresh runs
+        self.wait_for_fetches(2)
+        self.io_loop.run_sync(lambda: asyncio.sleep(0.05))
+        self.assertEqual(self.status(token), 401)
+        self.assertEqual(self.status(self.hanko.mint()), 200)
+
+
+class HostileJwksHandler(tornado.web.RequestHandler):
+    def initialize(self, answer: dict[str, Any]) -> None:
+        self.answer = answer
+
+    def get(self) -> None:
+        if "redirect" in self.answer:
+            self.redirect(self.answer["redirect"])
+            return
+        self.set_status(self.answer.get("status", 200))
+        self.finish(self.answer["body"])
+
+
+class HostileEndpointTest(KeyStoreTestCase):
+    """The key endpoint answers in ways that must never count as a key set."""
+
+    def get_app(self) -> tornado.web.Application:
+        self.answer: dict[str, Any] = {}
+        hostile = (r"/hostile/\.well-known/jwks\.json", HostileJwksHandler, {"answer": self.answer})
+        url = f"http://127.0.0.1:{self.get_http_port()}/hostile"
+        settings = self.hanko.settings(**self.settings_overrides, api_url=url, jwks_max_bytes=64 * 1024)
+        return tornado.web.Application([(r"/user", UserHandler), hostile], hanko=settings)
+
+    def reset_verifier(self) -> None:
+        verifier = self._app.settings.pop("hanko_verifier", None)
+        if verifier is not None:
+            self.io_loop.run_sync(verifier.close)
+
+    def assert_unavailable(self, **answer: Any) -> None:
+        self.answer.clear()
+        self.answer.update(answer)
+        self.reset_verifier()
+        self.assertEqual(self.status(self.hanko.mint()), 503)
+
+    def test_hostile_answers(self) -> None:
+        good = json.dumps(self.hanko.jwks())
+        self.assert_unavailable(redirect=f"http://127.0.0.1:{self.hanko.port}/.well-known/jwks.json")
+        self.assert_unavailable(status=404, body=good)
+        self.assert_unavailable(body=good + " " * 70_000)
+        self.assert_unavailable(body="[]")
+        self.assert_unavailable(body='{"keys": {}}')
+        self.assert_unavailable(body='{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}')
+        self.answer.update(body=good)
+        self.reset_verifier()
+        self.assertEqual(self.status(self.hanko.mint()), 200)
+
+
+class ParseJwksTest(HankoTestCase):
+    def get_app(self) -> tornado.web.Application:
+        return tornado.web.Application()
+
+    def parse(self, keys: list[Any]) -> list[str | None]:
+        return [key.kid for key in parse_jwks(json.dumps({"keys": keys}), fetched_at=0, ttl=1).keys]
+
+    def test_only_public_asymmetric_signing_keys_are_kept(self) -> None:
+        rsa = self.hanko.keys[0].public_jwk()
+        es256 = SigningKey.generate("ES256", kid="ec").public_jwk()
+        private = {**rsa, "kid": "private", "d": "AQAB"}
+        small = SigningKey.generate(key_size=1024, kid="small").public_jwk()
+        keys = [
+            rsa,
+            es256,
+            private,
+            small,
+            {**rsa, "kid": "enc", "use": "enc"},
+            {**rsa, "kid": "hs", "alg": "HS256"},
+            {**rsa, "kid": "ops", "key_ops": ["encrypt"]},
+            {**es256, "kid": "mismatch", "alg": "ES384"},
+            {"kty": "oct", "kid": "oct", "k": "c2VjcmV0"},
+            {"kty": "OKP", "kid": "ed", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+            "not a key",
+            {**rsa, "kid": 7},
+        ]
+        self.assertEqual(self.parse(keys), [rsa["kid"], "ec", "ed"])
+
+    def test_duplicate_kids_are_dropped(self) -> None:
+        first = self.hanko.keys[0].public_jwk()
+        second = SigningKey.generate(key_size=2048, kid=first["kid"]).public_jwk()
+        other = SigningKey.generate("ES256", kid="other").public_jwk()
+        self.assertEqual(self.parse([first, second, other]), ["other"])
+
+    def test_not_a_jwks(self) -> None:
+        for body in ["[]", "{}", '{"keys": 1}', "nope", '{"keys": []}']:
+            with self.subTest(body=body), self.assertRaises(ValueError):
+                parse_jwks(body, fetched_at=0, ttl=1)

@@ -1,0 +1,100 @@
+"""The testing kit: FakeHanko answers as Hanko does, mints Hanko-shaped tokens, and fails on demand."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import jwt
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPResponse
+from tornado.testing import AsyncTestCase, gen_test
+
+from hanko_tornado.testing import FakeHanko
+
+
+class FakeHankoTest(AsyncTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.hanko = FakeHanko(key_size=2048, path="/tenant-1/")
+        self.hanko.start()
+        self.client = AsyncHTTPClient()
+
+    def tearDown(self) -> None:
+        self.io_loop.run_sync(self.hanko.stop)
+        super().tearDown()
+
+    async def get(self, path: str, **kwargs: object) -> HTTPResponse:
+        return await self.client.fetch(f"{self.hanko.api_url}{path}", raise_error=False, **kwargs)
+
+    @gen_test
+    async def test_jwks_as_hanko_serves_it(self) -> None:
+        self.assertTrue(self.hanko.api_url.endswith("/tenant-1"))
+        response = await self.get("/.well-known/jwks.json")
+        self.assertEqual(response.headers["Cache-Control"], "max-age=600")
+        (key,) = json.loads(response.body)["keys"]
+        self.assertEqual(
+            (key["kty"], key["alg"], key["use"], key["kid"]), ("RSA", "RS256", "sig", self.hanko.keys[0].kid)
+        )
+        self.assertNotIn("d", key)
+        self.assertEqual(self.hanko.jwks_fetches, 1)
+
+    @gen_test
+    async def test_minted_token_is_hanko_shaped(self) -> None:
+        token = self.hanko.mint("u-1", email="ada@example.com", username="ada", session_id="s-1", lifetime=60)
+        header = jwt.get_unverified_header(token)
+        self.assertEqual((header["alg"], header["typ"], header["kid"]), ("RS256", "JWT", self.hanko.keys[0].kid))
+        claims = jwt.decode(token, options={"verify_signature": False})
+        self.assertEqual(claims["sub"], "u-1")
+        self.assertEqual(claims["aud"], ["localhost"])
+        self.assertEqual(claims["email"], {"address": "ada@example.com", "is_primary": True, "is_verified": True})
+        self.assertEqual((claims["username"], claims["session_id"], claims["amr"]), ("ada", "s-1", ["passkey"]))
+        self.assertAlmostEqual(claims["exp"] - time.time(), 60, delta=2)
+        self.assertNotIn("iss", claims)
+
+    @gen_test
+    async def test_session_validation_get_and_post(self) -> None:
+        token = self.hanko.mint("u-1", session_id="s-1")
+        by_header = json.loads(
+            (await self.get("/sessions/validate", headers={"Authorization": f"Bearer {token}"})).body
+        )
+        self.assertTrue(by_header["is_valid"])
+        self.assertEqual(by_header["claims"]["subject"], "u-1")
+        self.assertEqual(by_header["claims"]["session_id"], "s-1")
+        by_cookie = json.loads((await self.get("/sessions/validate", headers={"Cookie": f"hanko={token}"})).body)
+        self.assertTrue(by_cookie["is_valid"])
+        posted = await self.get("/sessions/validate", method="POST", body=json.dumps({"session_token": token}))
+        self.assertTrue(json.loads(posted.body)["is_valid"])
+        self.hanko.revoke("s-1")
+        posted = await self.get("/sessions/validate", method="POST", body=json.dumps({"session_token": token}))
+        self.assertEqual((posted.code, json.loads(posted.body)), (200, {"is_valid": False}))
+        missing = await self.get("/sessions/validate", method="POST", body="{}")
+        self.assertEqual(missing.code, 400)
+        expired = self.hanko.mint(lifetime=-10)
+        answer = await self.get("/sessions/validate", headers={"Authorization": f"Bearer {expired}"})
+        self.assertEqual(json.loads(answer.body), {"is_valid": False})
+        self.assertEqual(self.hanko.validations, 5)
+
+    @gen_test
+    async def test_faults(self) -> None:
+        self.hanko.fault = "error"
+        self.assertEqual((await self.get("/.well-known/jwks.json")).code, 500)
+        self.hanko.fault = "garbage"
+        with self.assertRaises(ValueError):
+            json.loads((await self.get("/.well-known/jwks.json")).body)
+        self.hanko.fault = "drop"
+        with self.assertRaises(HTTPClientError):
+            await self.get("/.well-known/jwks.json")
+        self.hanko.fault = "slow"
+        self.hanko.slow_seconds = 0.5
+        started = time.monotonic()
+        self.assertEqual((await self.get("/.well-known/jwks.json")).code, 200)
+        self.assertGreaterEqual(time.monotonic() - started, 0.5)
+        self.assertEqual(self.hanko.jwks_fetches, 4)
+
+    @gen_test
+    async def test_rotation_publishes_old_and_new_keys(self) -> None:
+        first = self.hanko.keys[0]
+        second = self.hanko.rotate_key("ES256")
+        self.assertEqual(jwt.get_unverified_header(self.hanko.mint())["kid"], second.kid)
+        kids = [key["kid"] for key in json.loads((await self.get("/.well-known/jwks.json")).body)["keys"]]
+        self.assertEqual(kids, [first.kid, second.kid])
