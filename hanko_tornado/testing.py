@@ -76,6 +76,7 @@ class FakeHanko:
     :param key_size: RSA key size; Hanko uses 4096, tests may pick 2048 for speed.
     :param audience: the ``aud`` minted tokens carry by default.
     :param path: a tenant path prefix, such as ``/tenant-1``.
+    :param keys: the published keys, newest last; one new key by default.
     """
 
     def __init__(
@@ -86,13 +87,14 @@ class FakeHanko:
         issuer: str | None = None,
         max_age: int = 600,
         path: str = "",
+        keys: Iterable[SigningKey] = (),
     ) -> None:
         self.key_size = key_size
         self.audience = tuple(audience)
         self.issuer = issuer
         self.max_age = max_age
         self.path = path.rstrip("/")
-        self.keys: list[SigningKey] = [SigningKey.generate(key_size=key_size)]
+        self.keys: list[SigningKey] = list(keys) or [SigningKey.generate(key_size=key_size)]
         #: JWKS fetches and session validations served so far.
         self.jwks_fetches = 0
         self.validations = 0

@@ -10,7 +10,6 @@ until their ``exp`` or until their key leaves the JWKS.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import collections
 import hashlib
@@ -177,9 +176,10 @@ def _check_header(header: Mapping[str, Any]) -> tuple[str, str | None]:
 
 
 def _b64decode(part: bytes, what: str) -> bytes:
+    # The token matched _COMPACT_JWS, so only the URL-safe alphabet is here: no character is skipped.
     try:
-        return base64.urlsafe_b64decode(part + b"=" * (-len(part) % 4))
-    except (binascii.Error, ValueError):
+        return binascii.a2b_base64(part.translate(_TO_STANDARD_BASE64) + b"=" * (-len(part) % 4))
+    except binascii.Error:
         raise InvalidTokenError(f"malformed {what}") from None
 
 
@@ -190,9 +190,15 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+_TO_STANDARD_BASE64 = bytes.maketrans(b"-_", b"+/")
+_HEADER_DECODER = json.JSONDecoder(object_pairs_hook=_reject_duplicates)
+_PAYLOAD_DECODER = json.JSONDecoder()
+
+
 def _decode_json(part: bytes, what: str, *, unique_keys: bool = False) -> dict[str, Any]:
+    decoder = _HEADER_DECODER if unique_keys else _PAYLOAD_DECODER
     try:
-        value = json.loads(_b64decode(part, what), object_pairs_hook=_reject_duplicates if unique_keys else None)
+        value = decoder.decode(_b64decode(part, what).decode("utf-8"))
     except (ValueError, RecursionError):
         raise InvalidTokenError(f"malformed {what}") from None
     if not isinstance(value, dict):

@@ -28,8 +28,11 @@ class HankoUser:
     claims: Mapping[str, Any] = dataclasses.field(repr=False)
 
     @classmethod
-    def from_claims(cls, claims: Mapping[str, Any]) -> HankoUser:
-        """Build a user from verified claims (``sub`` and ``exp`` already checked)."""
+    def from_claims(cls, claims: dict[str, Any]) -> HankoUser:
+        """Build a user from verified claims (``sub`` and ``exp`` already checked).
+
+        The user takes ``claims`` over: the caller must not change it afterwards.
+        """
         email = claims.get("email")
         email = email if isinstance(email, dict) else {}
         address = email.get("address")
@@ -42,7 +45,7 @@ class HankoUser:
             username=_text(claims.get("username")),
             amr=tuple(a for a in amr if isinstance(a, str)) if isinstance(amr, list) else (),
             expires_at=datetime.datetime.fromtimestamp(claims["exp"], tz=datetime.timezone.utc),
-            claims=types.MappingProxyType(dict(claims)),
+            claims=types.MappingProxyType(claims),
         )
 
 

@@ -1,0 +1,88 @@
+"""Micro-benchmark of the verify path: fresh and cached tokens against the bare RSA signature check."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+
+from hanko_tornado import KeyStore, TokenVerifier
+from hanko_tornado.testing import FakeHanko
+
+
+def _per_call(run: Callable[[], None], calls: int, repeats: int) -> float:
+    """Median over ``repeats`` of the time per call, in microseconds."""
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        samples.append((time.perf_counter() - started) / calls * 1e6)
+    return statistics.median(samples)
+
+
+async def _per_await(make: Callable[[], Coroutine[Any, Any, None]], calls: int, repeats: int) -> float:
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        await make()
+        samples.append((time.perf_counter() - started) / calls * 1e6)
+    return statistics.median(samples)
+
+
+async def measure(hanko: FakeHanko, tokens: list[str], repeats: int = 7) -> dict[str, float]:
+    """Microseconds per token for each way of checking ``tokens`` (all valid, all distinct)."""
+    settings = hanko.settings()
+    store = KeyStore(settings)
+    await store.refresh()
+    public_key = hanko.keys[-1].private_key.public_key()
+    parts = [token.rsplit(".", 1) for token in tokens]
+    signed = [(signing_input.encode(), jwt.utils.base64url_decode(signature)) for signing_input, signature in parts]
+
+    def bare_rsa() -> None:
+        for message, signature in signed:
+            public_key.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
+
+    def pyjwt_decode() -> None:
+        for token in tokens:
+            jwt.decode(token, public_key, algorithms=["RS256"], audience="localhost")
+
+    async def fresh() -> None:
+        verifier = TokenVerifier(settings, key_store=store)  # an empty verified-token cache
+        for token in tokens:
+            await verifier.verify_token(token)
+
+    warm = TokenVerifier(settings, key_store=store)
+    for token in tokens:
+        await warm.verify_token(token)
+
+    async def cached() -> None:
+        for token in tokens:
+            await warm.verify_token(token)
+
+    results = {
+        "bare RSA check": _per_call(bare_rsa, len(tokens), repeats),
+        "jwt.decode (PyJWT)": _per_call(pyjwt_decode, len(tokens), repeats),
+        "verify_token, never seen": await _per_await(fresh, len(tokens), repeats),
+        "verify_token, seen before": await _per_await(cached, len(tokens), repeats),
+    }
+    await store.close()
+    return results
+
+
+async def main() -> None:
+    hanko = FakeHanko(key_size=4096)
+    hanko.start()
+    tokens = [hanko.mint() for _ in range(300)]
+    for name, micros in (await measure(hanko, tokens)).items():
+        print(f"{name:28} {micros:8.1f} µs")
+    await hanko.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

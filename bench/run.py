@@ -1,0 +1,258 @@
+"""Benchmark: what Hanko authentication costs a Tornado API built with hanko_tornado.
+
+One command (``make bench``): starts ``server.py`` against a local FakeHanko
+(RS256, 4096-bit keys, Hanko-shaped claims), drives load with wrk when it is
+installed (else with bench/loadgen.py), and prints
+
+- the open route and the protected route with one token, 2,000 tokens in
+  rotation and never-seen tokens: requests per second, p50/p99 latency, and
+  each protected figure as a ratio to the open route under the same load and
+  the same Authorization header, from interleaved rounds (medians);
+- a micro-benchmark of the verify path against the bare signature check;
+- JWKS fetch counts for a cold burst and for the whole run;
+- the memory the verified-token cache takes at its default bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import pathlib
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import sys
+import tempfile
+import tracemalloc
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from tornado.httpclient import AsyncHTTPClient
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+import loadgen
+import micro
+
+from hanko_tornado import HankoSettings, TokenVerifier
+from hanko_tornado.testing import FakeHanko, SigningKey
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+LUA = ROOT / "bench" / "tokens.lua"
+
+
+def _mint_batch(args: tuple[bytes, str, int]) -> list[str]:
+    pem, kid, count = args
+    private_key = serialization.load_pem_private_key(pem, password=None)
+    hanko = FakeHanko(keys=[SigningKey(kid=kid, alg="RS256", private_key=private_key)])
+    return [hanko.mint() for _ in range(count)]
+
+
+def mint_many(key: SigningKey, count: int) -> list[str]:
+    """``count`` distinct valid tokens, minted on every core."""
+    pem = key.private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    workers = os.cpu_count() or 1
+    batches = [(pem, key.kid, count // workers + (i < count % workers)) for i in range(workers)]
+    with multiprocessing.Pool(workers) as pool:
+        return [token for batch in pool.map(_mint_batch, batches) for token in batch]
+
+
+def pinned(cpu: int) -> list[str]:
+    """A command prefix that keeps a process on one CPU, so that server and load do not trade places."""
+    return ["taskset", "-c", str(cpu)] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def load(url: str, tokens: list[str], args: argparse.Namespace, folder: pathlib.Path) -> dict[str, Any]:
+    if not args.python_loadgen and shutil.which("wrk"):
+        token_file = folder / "tokens.txt"
+        token_file.write_text("\n".join(tokens) + "\n")
+        process = await asyncio.create_subprocess_exec(
+            *pinned(1),
+            "wrk",
+            "-t1",
+            f"-c{args.connections}",
+            f"-d{args.seconds}s",
+            "-s",
+            str(LUA),
+            url,
+            "--",
+            str(token_file),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        stdout, _ = await process.communicate()
+        lines = stdout.decode().strip().splitlines()
+        try:
+            result: dict[str, Any] = json.loads(lines[-1])
+        except (IndexError, ValueError):
+            raise RuntimeError(f"wrk said: {lines[-5:]}") from None
+        result["tokens"] = len(tokens)
+    else:
+        result = await loadgen.run(url, tokens, args.connections, args.seconds)
+    result["rps"] = result["requests"] / result["seconds"]
+    return result
+
+
+async def scenario(
+    name: str, base: str, token_sets: list[list[str]], args: argparse.Namespace, folder: pathlib.Path
+) -> list[dict[str, Any]]:
+    """Interleaved rounds of / and /protected under the same load; one row per route.
+
+    With one token set, every run uses it (after one unmeasured warm-up run);
+    with several, round ``i`` uses set ``i``, so /protected never sees a token twice.
+    """
+    fresh = len(token_sets) > 1
+    if not fresh:
+        await load(base + "/protected", token_sets[0], args, folder)
+    runs: dict[str, list[dict[str, Any]]] = {"/": [], "/protected": []}
+    for round_number in range(args.rounds):
+        tokens = token_sets[round_number] if fresh else token_sets[0]
+        order = ["/", "/protected"] if round_number % 2 == 0 else ["/protected", "/"]
+        for path in order:
+            runs[path].append(await load(base + path, tokens, args, folder))
+    open_rps = statistics.median(r["rps"] for r in runs["/"])
+    rows = []
+    for path, results in runs.items():
+        rps = statistics.median(r["rps"] for r in results)
+        rows.append(
+            {
+                "scenario": name,
+                "route": path,
+                "rps": rps,
+                "p50_ms": statistics.median(r["p50_ms"] for r in results),
+                "p99_ms": statistics.median(r["p99_ms"] for r in results),
+                "ratio": rps / open_rps,
+                "bad": sum(r["bad_status"] + r["socket_errors"] for r in results),
+                "reused": sum(max(0, r["requests"] - r["tokens"]) for r in results) if fresh and path != "/" else 0,
+            }
+        )
+    return rows
+
+
+async def cold_burst(base: str, token: str, count: int) -> list[int]:
+    client = AsyncHTTPClient(force_instance=True, max_clients=count)
+    try:
+        responses = await asyncio.gather(
+            *(
+                client.fetch(base + "/protected", headers={"Authorization": f"Bearer {token}"}, raise_error=False)
+                for _ in range(count)
+            )
+        )
+    finally:
+        client.close()
+    return [r.code for r in responses]
+
+
+async def start_server(hanko: FakeHanko, port: int) -> asyncio.subprocess.Process:
+    env = {**os.environ, "HANKO_API_URL": hanko.api_url, "HANKO_AUDIENCE": "localhost", "LOG_LEVEL": "WARNING"}
+    process = await asyncio.create_subprocess_exec(
+        *pinned(0), sys.executable, str(ROOT / "server.py"), "--port", str(port), env=env, cwd=tempfile.gettempdir()
+    )
+    client = AsyncHTTPClient()
+    for _ in range(200):
+        try:
+            await client.fetch(f"http://127.0.0.1:{port}/")
+            return process
+        except OSError:
+            await asyncio.sleep(0.05)
+    raise RuntimeError("server.py did not start")
+
+
+async def cache_memory(hanko: FakeHanko, tokens: list[str]) -> tuple[int, float]:
+    """Entries and MiB the verified-token cache holds when full at its default bound."""
+    verifier = TokenVerifier(HankoSettings(api_url=hanko.api_url, audience=hanko.audience))
+    await verifier.key_store.refresh()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for token in tokens:
+        await verifier.verify_token(token)
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    info = verifier.cache_info()
+    await verifier.close()
+    assert info.currsize == info.maxsize, "fill the cache to its bound"
+    return info.currsize, (after - before) / 2**20
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=3, help="length of one load run")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per scenario")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--python-loadgen", action="store_true", help="use bench/loadgen.py even when wrk is here")
+    parser.add_argument("--fresh-rate", type=int, default=2500, help="never-seen tokens minted per second of load")
+    args = parser.parse_args()
+
+    key = SigningKey.generate(key_size=4096)
+    hanko = FakeHanko(keys=[key])
+    hanko.start()
+    print("minting tokens (RS256, 4096-bit) ...", file=sys.stderr, flush=True)
+    fresh_per_run = int(args.fresh_rate * args.seconds)
+    pool = mint_many(key, 2000 + max(10_000, fresh_per_run * args.rounds))
+    one, rotation, fresh = pool[0], pool[:2000], pool[2000:]
+    fresh_sets = [fresh[i * fresh_per_run : (i + 1) * fresh_per_run] for i in range(args.rounds)]
+
+    if pinned(1):
+        os.sched_setaffinity(0, {1})  # the bench process (and bench/loadgen.py) stays off the server's CPU
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = await start_server(hanko, port)
+    rows: list[dict[str, Any]] = []
+    try:
+        burst = await cold_burst(base, one, 500)
+        fetches_after_burst = hanko.jwks_fetches
+        with tempfile.TemporaryDirectory() as folder:
+            here = pathlib.Path(folder)
+            rows += await scenario("one token", base, [[one]], args, here)
+            rows += await scenario("2,000 tokens in rotation", base, [rotation], args, here)
+            rows += await scenario("never-seen tokens", base, fresh_sets, args, here)
+        fetches_after_load = hanko.jwks_fetches
+    finally:
+        server.send_signal(signal.SIGTERM)
+        await server.wait()
+
+    micro_results = await micro.measure(hanko, pool[:300])
+    size, mebibytes = await cache_memory(hanko, fresh[:10_000])
+    await hanko.stop()
+
+    loadgen_name = "wrk" if shutil.which("wrk") and not args.python_loadgen else "bench/loadgen.py"
+    print(
+        f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"load: {loadgen_name}, {args.connections} connections, "
+        f"{args.rounds} interleaved rounds of {args.seconds:g} s\n"
+    )
+    print("| scenario | route | req/s | p50 ms | p99 ms | ratio to / | non-2xx |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for row in rows:
+        note = f" ({row['reused']} token reuses)" if row["reused"] else ""
+        print(
+            f"| {row['scenario']}{note} | {row['route']} | {row['rps']:.0f} | {row['p50_ms']:.2f} | "
+            f"{row['p99_ms']:.2f} | {row['ratio']:.2f} | {row['bad']} |"
+        )
+    bare = micro_results["bare RSA check"]
+    print("\n| verify path (per token) | µs | ratio to bare RSA check |")
+    print("|---|---:|---:|")
+    for name, micros in micro_results.items():
+        print(f"| {name} | {micros:.1f} | {micros / bare:.2f} |")
+    print(
+        f"\nJWKS fetches: {fetches_after_burst} after start-up and a cold burst of 500 concurrent requests "
+        f"({burst.count(200)} answered 200); {fetches_after_load} after the whole load"
+    )
+    print(f"verified-token cache at its default bound ({size:,} tokens): {mebibytes:.1f} MiB (tracemalloc)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
