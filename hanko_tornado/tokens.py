@@ -15,6 +15,7 @@ import collections
 import hashlib
 import json
 import re
+import sys
 import time
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -76,6 +77,7 @@ class TokenVerifier:
         remembered = self._remembered(digest)
         if remembered is not None:
             return remembered
+        self._misses += 1
         header, signing_input, signature = _parse_compact(token)
         alg, kid = _check_header(header)
         key = await self.key_store.get_key(kid, alg)
@@ -99,6 +101,15 @@ class TokenVerifier:
         """Release the key store's resources; call on shutdown."""
         await self.key_store.close()
 
+    def remembered_user(self, token: str) -> HankoUser | None:
+        """The user of ``token`` if this verifier verified it before and it is still good, else ``None``.
+
+        Never waits: the hot path for a token seen before.
+        """
+        if len(token) > self.settings.max_token_bytes:
+            return None
+        return self._remembered(hashlib.sha256(token.encode()).digest())
+
     def _remembered(self, digest: bytes) -> HankoUser | None:
         entry = self._verified.get(digest)
         if entry is not None:
@@ -108,7 +119,6 @@ class TokenVerifier:
                 self._hits += 1
                 return entry.user
             del self._verified[digest]
-        self._misses += 1
         return None
 
     def _remember(self, digest: bytes, entry: _VerifiedToken) -> None:
@@ -192,7 +202,14 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 _TO_STANDARD_BASE64 = bytes.maketrans(b"-_", b"+/")
 _HEADER_DECODER = json.JSONDecoder(object_pairs_hook=_reject_duplicates)
-_PAYLOAD_DECODER = json.JSONDecoder()
+
+
+def _interned_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Verified claims stay in the token cache: sharing their few (signed) names saves a third of its memory.
+    return {sys.intern(name): value for name, value in pairs}
+
+
+_PAYLOAD_DECODER = json.JSONDecoder(object_pairs_hook=_interned_names)
 
 
 def _decode_json(part: bytes, what: str, *, unique_keys: bool = False) -> dict[str, Any]:
