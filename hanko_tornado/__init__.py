@@ -2,7 +2,7 @@
 
 ::
 
-    from hanko_tornado import CorsHandler, HankoAuthMixin, HankoSettings
+    from hanko_tornado import CorsHandler, CorsSettings, HankoAuthMixin, HankoSettings
 
     class ProtectedHandler(HankoAuthMixin, CorsHandler):
         def get(self) -> None:
@@ -23,9 +23,11 @@ from hanko_tornado.errors import (
     InvalidTokenError,
     KeysUnavailableError,
     MissingTokenError,
+    SessionCheckUnavailableError,
 )
 from hanko_tornado.keys import KeyStore
 from hanko_tornado.mixin import HankoAuthMixin
+from hanko_tornado.sessions import SessionChecker
 from hanko_tornado.settings import HankoSettings
 from hanko_tornado.tokens import TokenVerifier, verifier_for
 from hanko_tornado.user import HankoUser
@@ -43,6 +45,8 @@ __all__ = [
     "KeyStore",
     "KeysUnavailableError",
     "MissingTokenError",
+    "SessionCheckUnavailableError",
+    "SessionChecker",
     "TokenVerifier",
     "verifier_for",
 ]

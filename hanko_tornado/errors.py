@@ -14,6 +14,7 @@ __all__ = [
     "InvalidTokenError",
     "KeysUnavailableError",
     "MissingTokenError",
+    "SessionCheckUnavailableError",
 ]
 
 
@@ -82,6 +83,20 @@ class KeysUnavailableError(HankoError):
 
     def __init__(self, retry_after: int) -> None:
         super().__init__("Hanko's signing keys are unavailable; try again shortly.")
+        self.retry_after = retry_after
+
+    def response_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class SessionCheckUnavailableError(HankoError):
+    """Hanko's session validation could not answer, and the check fails closed (503)."""
+
+    status_code = 503
+    error = "session_check_unavailable"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("Hanko could not confirm the session; try again shortly.")
         self.retry_after = retry_after
 
     def response_headers(self) -> dict[str, str]:

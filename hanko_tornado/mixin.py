@@ -41,6 +41,9 @@ class HankoAuthMixin(_Handler):
     """
 
     hanko_optional: bool = False
+    #: Ask Hanko whether the session still exists: ``None`` follows the
+    #: ``session_check`` setting, ``True``/``False`` decide for this handler.
+    hanko_session_check: bool | None = None
 
     def get_hanko_verifier(self) -> TokenVerifier:
         """The verifier for this application; override to supply another."""
@@ -72,13 +75,21 @@ class HankoAuthMixin(_Handler):
             try:
                 # A token verified before is answered without awaiting anything: the hot path.
                 user = verifier.remembered_user(token) if token else None
-                self.current_user = user or await self._verify(verifier, token)
+                user = user or await self._verify(verifier, token)
+                if user is not None and token is not None and self._checks_sessions(verifier):
+                    await verifier.session_checker.check(token, user)
+                self.current_user = user
             except HankoError as error:
                 self._refuse(error)
                 return
         result: Any = super().prepare()
         if result is not None:
             await result
+
+    def _checks_sessions(self, verifier: TokenVerifier) -> bool:
+        if self.hanko_session_check is None:
+            return verifier.settings.session_check == "validate"
+        return self.hanko_session_check
 
     async def _verify(self, verifier: TokenVerifier, token: str | None) -> HankoUser | None:
         if token is None:

@@ -65,8 +65,14 @@ class HankoSettings:
     :param stale_grace: seconds a key set keeps serving after its TTL while
         Hanko's key endpoint fails.
     :param token_cache_size: how many verified tokens each process remembers.
-    :param cache: an aiocache cache for the raw key set (for example a
-        ``RedisCache``); ``None`` keeps it in this process's memory.
+    :param cache: an aiocache cache for the raw key set and session answers
+        (for example a ``RedisCache``); ``None`` keeps them in this process's memory.
+    :param session_check: ``"validate"`` asks Hanko whether each token's
+        session still exists (logout, revocation); ``"off"`` trusts the signature.
+    :param session_check_ttl: seconds an answer about a session is remembered (never past ``exp``).
+    :param session_check_failure: when Hanko cannot answer: ``"closed"`` answers
+        503, ``"open"`` accepts the locally verified token.
+    :param session_check_timeout: seconds allowed for one session validation.
     """
 
     api_url: str
@@ -83,6 +89,10 @@ class HankoSettings:
     stale_grace: float = 24 * 3600.0
     token_cache_size: int = 10_000
     cache: Any = dataclasses.field(default=None, compare=False)
+    session_check: str = "off"
+    session_check_ttl: float = 30.0
+    session_check_failure: str = "closed"
+    session_check_timeout: float = 5.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "api_url", _normalize_api_url(self.api_url))
@@ -95,6 +105,10 @@ class HankoSettings:
             _require(name, getattr(self, name), minimum=0.0)
         for name in ("jwks_timeout", "jwks_max_ttl", "max_token_bytes", "jwks_max_bytes", "token_cache_size"):
             _require(name, getattr(self, name), minimum=1e-9)
+        _require_choice("session_check", self.session_check, ("off", "validate"))
+        _require_choice("session_check_failure", self.session_check_failure, ("closed", "open"))
+        _require("session_check_ttl", self.session_check_ttl, minimum=0.0)
+        _require("session_check_timeout", self.session_check_timeout, minimum=1e-9)
         if self.jwks_min_ttl > self.jwks_max_ttl:
             raise ConfigurationError("jwks_min_ttl", "must not exceed jwks_max_ttl")
 
@@ -134,6 +148,11 @@ def _require(name: str, value: float, *, minimum: float) -> None:
         raise ConfigurationError(name, f"must be a number of at least {minimum:g}, got {value!r}")
 
 
+def _require_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigurationError(name, f"must be one of {', '.join(choices)}, got {value!r}")
+
+
 def _names(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
@@ -150,4 +169,8 @@ ENVIRONMENT_VARIABLES: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "HANKO_JWKS_REFETCH_INTERVAL_SECONDS": ("refetch_interval", float, "a number of seconds"),
     "HANKO_JWKS_STALE_GRACE_SECONDS": ("stale_grace", float, "a number of seconds"),
     "HANKO_TOKEN_CACHE_SIZE": ("token_cache_size", int, "a whole number"),
+    "HANKO_SESSION_CHECK": ("session_check", str, "off or validate"),
+    "HANKO_SESSION_CHECK_SECONDS": ("session_check_ttl", float, "a number of seconds"),
+    "HANKO_SESSION_CHECK_FAILURE": ("session_check_failure", str, "closed or open"),
+    "HANKO_SESSION_CHECK_TIMEOUT_SECONDS": ("session_check_timeout", float, "a number of seconds"),
 }

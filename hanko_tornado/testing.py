@@ -102,6 +102,8 @@ class FakeHanko:
         #: a slow answer (``slow_seconds``), or a dropped connection.
         self.fault: Fault | None = None
         self.slow_seconds = 10.0
+        #: The same for ``/sessions/validate``.
+        self.session_fault: Fault | None = None
         self.revoked_sessions: set[str] = set()
         self._bound: tuple[socket.socket, int] | None = None
         self._server: HTTPServer | None = None
@@ -236,26 +238,38 @@ class _FakeHandler(tornado.web.RequestHandler):
     def initialize(self, hanko: FakeHanko) -> None:
         self.hanko = hanko
 
-
-class _JwksHandler(_FakeHandler):
-    async def get(self) -> None:
-        self.hanko.jwks_fetches += 1
-        fault = self.hanko.fault
+    async def answer_fault(self, fault: Fault | None) -> bool:
+        """Fail as ``fault`` says; whether the answer is finished."""
         if fault == "slow":
             await asyncio.sleep(self.hanko.slow_seconds)
         if fault == "drop":
             self.request.connection.close()  # type: ignore[union-attr]
-            return
+            return True
         if fault == "error":
             self.set_status(500)
             self.finish({"code": 500, "message": "Internal Server Error"})
+            return True
+        if fault == "garbage":
+            self.finish("<html>garbage")
+            return True
+        return False
+
+
+class _JwksHandler(_FakeHandler):
+    async def get(self) -> None:
+        self.hanko.jwks_fetches += 1
+        if await self.answer_fault(self.hanko.fault):
             return
         self.set_header("Cache-Control", f"max-age={self.hanko.max_age}")
         self.set_header("Content-Type", "application/json")
-        self.finish("<html>garbage" if fault == "garbage" else json.dumps(self.hanko.jwks()))
+        self.finish(json.dumps(self.hanko.jwks()))
 
 
 class _ValidateHandler(_FakeHandler):
+    async def prepare(self) -> None:
+        if await self.answer_fault(self.hanko.session_fault):
+            self.hanko.validations += 1
+
     def get(self) -> None:
         authorization = self.request.headers.get("Authorization", "")
         scheme, _, token = authorization.partition(" ")

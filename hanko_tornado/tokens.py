@@ -24,6 +24,7 @@ import tornado.web
 
 from hanko_tornado.errors import InvalidTokenError
 from hanko_tornado.keys import KeyStore, VerificationKey
+from hanko_tornado.sessions import SessionChecker
 from hanko_tornado.settings import HankoSettings
 from hanko_tornado.user import HankoUser
 
@@ -62,6 +63,7 @@ class TokenVerifier:
     def __init__(self, settings: HankoSettings, key_store: KeyStore | None = None) -> None:
         self.settings = settings
         self.key_store = key_store or KeyStore(settings)
+        self.session_checker = SessionChecker(settings, self.key_store)
         self._verified: collections.OrderedDict[bytes, _VerifiedToken] = collections.OrderedDict()
         self._hits = self._misses = 0
 
