@@ -40,6 +40,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 LUA = ROOT / "bench" / "tokens.lua"
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]  # bench/ and server.py are scripts, not packages
 
+import instructions
 import loadgen
 import micro
 
@@ -209,11 +210,13 @@ async def cache_memory(hanko: FakeHanko, tokens: list[str]) -> tuple[int, float]
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=3, help="length of one load run")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per scenario")
+    parser.add_argument("--seconds", type=int, default=2, help="length of one load run")
+    parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds per scenario")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--python-loadgen", action="store_true", help="use bench/loadgen.py even when wrk is here")
-    parser.add_argument("--fresh-rate", type=int, default=2500, help="never-seen tokens minted per second of load")
+    parser.add_argument("--no-instructions", action="store_true", help="skip the callgrind instruction counts")
+    parser.add_argument("--instruction-requests", type=int, default=200, help="requests per callgrind phase")
+    parser.add_argument("--fresh-rate", type=int, default=2400, help="never-seen tokens minted per second of load")
     args = parser.parse_args()
 
     key = SigningKey.generate(key_size=4096)
@@ -243,6 +246,18 @@ async def main() -> None:
         server.send_signal(signal.SIGTERM)
         await server.wait()
 
+    counted: dict[str, float] = {}
+    if instructions.available() and not args.no_instructions:
+        print("counting instructions under callgrind ...", file=sys.stderr, flush=True)
+        phases = {
+            "open": ("/", [one] * 20, [one]),
+            "one": ("/protected", [one] * 20, [one]),
+            "rotation": ("/protected", rotation[:200], rotation[:200]),
+            "fresh": ("/protected", [one] * 20, fresh[-args.instruction_requests :]),
+        }
+        counted = await asyncio.to_thread(
+            instructions.measure, hanko.api_url, free_port(), phases, args.instruction_requests
+        )
     burst_fetches, burst_ok = await cold_burst(hanko, pool[1], 500)
     micro_results = await micro.measure(hanko, pool[:300])
     size, mebibytes = await cache_memory(hanko, fresh[:10_000])
@@ -267,6 +282,17 @@ async def main() -> None:
     print("|---|---:|---:|")
     for name, micros in micro_results.items():
         print(f"| {name} | {micros:.1f} | {micros / bare:.2f} |")
+    if counted:
+        print("\n| instructions per request (callgrind) | instructions | ratio of / to this |")
+        print("|---|---:|---:|")
+        names = {
+            "open": "/ (open)",
+            "one": "/protected, one token",
+            "rotation": "/protected, 200 tokens in rotation",
+            "fresh": "/protected, never-seen tokens",
+        }
+        for phase, count in counted.items():
+            print(f"| {names[phase]} | {count:,.0f} | {counted['open'] / count:.3f} |")
     print(
         f"\nJWKS fetches: {fetches_at_start} at server.py start-up, {fetches_under_load} more under the whole load; "
         f"a cold burst of 500 concurrent requests: {burst_fetches} fetch, {burst_ok} answered 200"
