@@ -9,6 +9,7 @@ serve: $(VENV)/.installed
 	$(PY) server.py --dev
 
 test: $(VENV)/.installed
+	scripts/system-packages redis-server
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed
@@ -17,10 +18,11 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy hanko_tornado
 
 bench: $(VENV)/.installed
+	scripts/system-packages wrk valgrind
 	$(PY) bench/run.py
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,server]'
+	$(PY) -m pip install --quiet -e '.[test,server,redis]'
 	touch $@

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 from typing import Any
 
+import tornado.httpserver
+import tornado.netutil
 import tornado.web
 from dotenv import find_dotenv, load_dotenv
 
@@ -69,6 +73,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"), help="address to bind (HOST)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")), help="port (PORT)")
+    parser.add_argument("--processes", type=int, default=1, help="worker processes on one port (0 = one per core)")
     parser.add_argument(
         "--dev", action="store_true", help="serve an embedded stand-in for Hanko that issues its own tokens"
     )
@@ -87,6 +92,8 @@ def dev_setup(args: argparse.Namespace) -> tuple[HankoSettings, list[Any], str]:
     """Settings and routes for an embedded FakeHanko, and a token it issued."""
     if not is_loopback_host(args.host):
         raise ConfigurationError("--dev", "issues its own tokens, so it only runs on a loopback --host")
+    if args.processes != 1:
+        raise ConfigurationError("--dev", "runs one process: each would issue tokens with keys of its own")
     from hanko_tornado.testing import FakeHanko  # only dev mode needs the testing kit
 
     fake = FakeHanko(key_size=4096)
@@ -116,10 +123,35 @@ def print_dev_banner(args: argparse.Namespace, token: str) -> None:
     )
 
 
-async def serve(args: argparse.Namespace, app: tornado.web.Application) -> None:
-    server = app.listen(args.port, args.host)
+def fork_workers(count: int) -> bool:
+    """Fork ``count`` workers; ``True`` in each worker, ``False`` in the parent once they all ended.
+
+    The parent passes SIGINT and SIGTERM on to the workers, so stopping it stops them.
+    """
+    workers = []
+    for _ in range(count):
+        pid = os.fork()
+        if pid == 0:
+            return True
+        workers.append(pid)
+
+    def forward(signum: int, frame: Any) -> None:
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, forward)
+    for pid in workers:
+        os.waitpid(pid, 0)
+    return False
+
+
+async def serve(app: tornado.web.Application, sockets: list[socket.socket], where: str) -> None:
+    server = tornado.httpserver.HTTPServer(app)
+    server.add_sockets(sockets)
     verifier = verifier_for(app)
-    log.info("serving on http://%s:%d (keys from %s)", args.host, args.port, verifier.settings.jwks_url)
+    log.info("serving on %s (keys from %s)", where, verifier.settings.jwks_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -130,6 +162,8 @@ async def serve(args: argparse.Namespace, app: tornado.web.Application) -> None:
     server.stop()
     await server.close_all_connections()
     await verifier.close()
+    if verifier.settings.cache is not None:
+        await verifier.settings.cache.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,9 +180,16 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigurationError as error:
         print(f"server.py: {error}", file=sys.stderr)
         return 2
+    try:
+        sockets = tornado.netutil.bind_sockets(args.port, args.host)
+    except OSError as error:
+        print(f"server.py: cannot listen on {args.host}:{args.port}: {error.strerror}", file=sys.stderr)
+        return 2
+    if args.processes != 1 and not fork_workers(args.processes or os.cpu_count() or 1):
+        return 0
     if args.dev:
         print_dev_banner(args, token)
-    asyncio.run(serve(args, make_app(hanko, cors, routes)))
+    asyncio.run(serve(make_app(hanko, cors, routes), sockets, f"http://{args.host}:{args.port}"))
     return 0
 
 

@@ -29,6 +29,7 @@ from jwt.algorithms import Algorithm, get_default_algorithms
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
+from hanko_tornado.cache import SealedCache
 from hanko_tornado.errors import KeysUnavailableError
 from hanko_tornado.settings import HankoSettings
 
@@ -43,6 +44,7 @@ _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _RSA_BITS = (2048, 8192)
 _MAX_KEYS = 100
 _MAX_KID_LENGTH = 256
+_LOCK_POLL_SECONDS = 0.05
 _MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*(\d+)", re.IGNORECASE)
 
 
@@ -159,8 +161,9 @@ class KeyStore:
 
     def __init__(self, settings: HankoSettings) -> None:
         self.settings = settings
-        self._cache: Any = settings.cache
+        self._cache: SealedCache | None = None
         self._cache_key = f"hanko_tornado:jwks:{settings.jwks_url}"
+        self._lock_key = f"{self._cache_key}:fetching"
         self._http_client: AsyncHTTPClient | None = None
         self._key_set: KeySet | None = None
         self._refresh: asyncio.Task[None] | None = None
@@ -247,12 +250,47 @@ class KeyStore:
         self._refresh = None
 
     async def _load(self, *, force: bool) -> None:
-        """Adopt the shared cache's key set if it is newer, else fetch from Hanko."""
+        """Adopt the shared cache's key set if it will do, else fetch from Hanko.
+
+        Across processes sharing a cache, the one that takes the fetch lock
+        fetches; the others wait for its key set and adopt it.
+        """
         cached = await self._read_cache()
-        current = self._key_set
-        if cached is not None and not (force and current is not None and cached.version == current.version):
+        if cached is not None and self._will_do(cached, force):
             self._adopt(cached)
             return
+        locked = await self.get_cache().add(self._lock_key, "fetching", ttl=self.settings.jwks_timeout + 1)
+        try:
+            if locked:  # another process may have written its set between our read and our lock
+                cached = await self._read_cache()
+            elif locked is False:
+                cached = await self._wait_for_other_fetch(force)
+            if cached is not None and self._will_do(cached, force):
+                self._adopt(cached)
+            else:
+                await self._fetch_and_share()
+        finally:
+            if locked:
+                await self.get_cache().delete(self._lock_key)
+
+    def _will_do(self, cached: KeySet, force: bool) -> bool:
+        """Whether a key set from the cache will do; when ``force``d, only one newer than ours will."""
+        current = self._key_set
+        if not force or current is None:
+            return True
+        return cached.version != current.version or cached.fetched_at > current.fetched_at
+
+    async def _wait_for_other_fetch(self, force: bool) -> KeySet | None:
+        """The key set the process holding the fetch lock shares, or ``None`` when it does not come in time."""
+        deadline = time.monotonic() + self.settings.jwks_timeout + 1
+        while time.monotonic() < deadline:
+            await asyncio.sleep(_LOCK_POLL_SECONDS)
+            cached = await self._read_cache()
+            if cached is not None and self._will_do(cached, force):
+                return cached
+        return None
+
+    async def _fetch_and_share(self) -> None:
         self._last_attempt = time.monotonic()
         try:
             body, ttl = await self._fetch()
@@ -305,33 +343,31 @@ class KeyStore:
         else:
             log.debug("Hanko key endpoint still failing: %s", error)
 
-    def get_cache(self) -> Any:
-        """The aiocache cache for the raw key set: the settings' one, or this process's memory."""
+    def get_cache(self) -> SealedCache:
+        """The cache for the raw key set (and session answers): the settings' one, or this process's memory."""
         if self._cache is None:
-            self._cache = SimpleMemoryCache()
+            self._cache = SealedCache(self.settings.cache or SimpleMemoryCache(), self.settings.cache_secret)
         return self._cache
 
     async def _read_cache(self) -> KeySet | None:
-        try:
-            entry = json.loads(await self.get_cache().get(self._cache_key) or "null")
-            if entry is None:
-                return None
+        text = await self.get_cache().get(self._cache_key)
+        if text is None:
+            return None
+        try:  # checked as strictly as a fresh answer from Hanko: the cache may be shared and written by others
+            entry = json.loads(text)
             fetched_at, ttl = float(entry["fetched_at"]), float(entry["ttl"])
             if not (math.isfinite(fetched_at) and self.settings.jwks_min_ttl <= ttl <= self.settings.jwks_max_ttl):
                 raise ValueError("bad times")
-            if time.time() >= fetched_at + ttl:
-                return None
             body = entry["jwks"]
             if not isinstance(body, str) or len(body) > self.settings.jwks_max_bytes:
                 raise ValueError("bad body")
+            if time.time() >= fetched_at + ttl:
+                return None
             return parse_jwks(body, fetched_at=fetched_at, ttl=ttl)
-        except Exception as error:  # noqa: BLE001 - the shared cache is untrusted and may be down
-            log.warning("ignoring the shared key cache entry: %s", error)
+        except Exception as error:  # noqa: BLE001 - any malformed entry is ignored alike
+            log.warning("ignoring a malformed shared key cache entry: %s", error)
             return None
 
     async def _write_cache(self, body: str, key_set: KeySet) -> None:
         entry = json.dumps({"jwks": body, "fetched_at": key_set.fetched_at, "ttl": key_set.ttl})
-        try:
-            await self.get_cache().set(self._cache_key, entry, ttl=math.ceil(key_set.ttl))
-        except Exception as error:  # noqa: BLE001 - a cache failure must not fail a request
-            log.warning("could not write the shared key cache: %s", error)
+        await self.get_cache().set(self._cache_key, entry, ttl=math.ceil(key_set.ttl))

@@ -125,27 +125,22 @@ class SessionChecker:
 
     async def _read_cache(self, cache_key: str) -> tuple[bool, float] | None:
         """A live answer another request (or process) stored, checked as strictly as Hanko's own."""
+        text = await self.key_store.get_cache().get(cache_key)
+        if text is None:
+            return None
         try:
-            entry = json.loads(await self.key_store.get_cache().get(cache_key) or "null")
-            if entry is None:
-                return None
+            entry = json.loads(text)
             valid, good_until = entry["is_valid"], float(entry["until"])
-            if (
-                not isinstance(valid, bool)
-                or not time.time() < good_until <= time.time() + self.settings.session_check_ttl
-            ):
+            now = time.time()
+            if not isinstance(valid, bool) or not now < good_until <= now + self.settings.session_check_ttl:
                 raise ValueError("bad entry")
             return valid, good_until
-        except Exception as error:  # noqa: BLE001 - the shared cache is untrusted and may be down
-            log.debug("ignoring the shared session cache entry: %s", error)
+        except Exception as error:  # noqa: BLE001 - any malformed entry is ignored alike
+            log.warning("ignoring a malformed shared session cache entry: %s", error)
             return None
 
     async def _write_cache(self, cache_key: str, answer: tuple[bool, float]) -> None:
         ttl = answer[1] - time.time()
-        if ttl <= 0:
-            return
-        entry = json.dumps({"is_valid": answer[0], "until": answer[1]})
-        try:
+        if ttl > 0:
+            entry = json.dumps({"is_valid": answer[0], "until": answer[1]})
             await self.key_store.get_cache().set(cache_key, entry, ttl=ttl)
-        except Exception as error:  # noqa: BLE001 - a cache failure must not fail a request
-            log.debug("could not write the shared session cache: %s", error)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from hanko_tornado.cache import MIN_SECRET_LENGTH, cache_from_url, is_shared
 from hanko_tornado.errors import ConfigurationError
 
 __all__ = ["ENVIRONMENT_VARIABLES", "HankoSettings", "is_loopback_host"]
@@ -67,6 +68,9 @@ class HankoSettings:
     :param token_cache_size: how many verified tokens each process remembers.
     :param cache: an aiocache cache for the raw key set and session answers
         (for example a ``RedisCache``); ``None`` keeps them in this process's memory.
+    :param cache_secret: seals entries in a shared cache (HMAC-SHA256), so that
+        whoever can write to Redis cannot slip a key in; required with a
+        shared cache, at least 32 characters, the same in every process.
     :param session_check: ``"validate"`` asks Hanko whether each token's
         session still exists (logout, revocation); ``"off"`` trusts the signature.
     :param session_check_ttl: seconds an answer about a session is remembered (never past ``exp``).
@@ -89,6 +93,7 @@ class HankoSettings:
     stale_grace: float = 24 * 3600.0
     token_cache_size: int = 10_000
     cache: Any = dataclasses.field(default=None, compare=False)
+    cache_secret: str | None = dataclasses.field(default=None, repr=False)
     session_check: str = "off"
     session_check_ttl: float = 30.0
     session_check_failure: str = "closed"
@@ -109,6 +114,11 @@ class HankoSettings:
         _require_choice("session_check_failure", self.session_check_failure, ("closed", "open"))
         _require("session_check_ttl", self.session_check_ttl, minimum=0.0)
         _require("session_check_timeout", self.session_check_timeout, minimum=1e-9)
+        if is_shared(self.cache) and len(self.cache_secret or "") < MIN_SECRET_LENGTH:
+            raise ConfigurationError(
+                "cache_secret",
+                f"a shared cache needs a secret of at least {MIN_SECRET_LENGTH} characters, the same in every process",
+            )
         if self.jwks_min_ttl > self.jwks_max_ttl:
             raise ConfigurationError("jwks_min_ttl", "must not exceed jwks_max_ttl")
 
@@ -131,6 +141,8 @@ class HankoSettings:
                 continue
             try:
                 values[field] = convert(raw)
+            except ConfigurationError as error:
+                raise ConfigurationError(variable, error.problem) from None
             except ValueError:
                 raise ConfigurationError(variable, f"must be {expected}, got {raw!r}") from None
         if "api_url" not in values:
@@ -169,6 +181,8 @@ ENVIRONMENT_VARIABLES: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "HANKO_JWKS_REFETCH_INTERVAL_SECONDS": ("refetch_interval", float, "a number of seconds"),
     "HANKO_JWKS_STALE_GRACE_SECONDS": ("stale_grace", float, "a number of seconds"),
     "HANKO_TOKEN_CACHE_SIZE": ("token_cache_size", int, "a whole number"),
+    "HANKO_CACHE_URL": ("cache", cache_from_url, "memory://, redis:// or rediss://"),
+    "HANKO_CACHE_SECRET": ("cache_secret", str, "a secret"),
     "HANKO_SESSION_CHECK": ("session_check", str, "off or validate"),
     "HANKO_SESSION_CHECK_SECONDS": ("session_check_ttl", float, "a number of seconds"),
     "HANKO_SESSION_CHECK_FAILURE": ("session_check_failure", str, "closed or open"),
