@@ -9,7 +9,7 @@ serve: $(VENV)/.installed
 	$(PY) server.py --dev
 
 test: $(VENV)/.installed
-	scripts/system-packages redis-server
+	scripts/system-packages redis-server chromium node=nodejs npm
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed
