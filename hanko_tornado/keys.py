@@ -183,13 +183,18 @@ class KeyStore:
 
         An unknown ``kid`` refetches the set, at most once per ``refetch_interval``.
 
-        :raises KeysUnavailableError: when no key set can be had at all.
+        :raises KeysUnavailableError: when no key set can be had at all, or the
+            ``kid`` is unknown while Hanko's key endpoint fails (it may be a key
+            rotated in during the outage: the token may be fine).
         """
         key_set = self._usable_key_set() or await self._wait_for_key_set()
         key = key_set.find(kid, alg)
-        if key is None and kid is not None and self._may_fetch():
-            await self._refreshed(force=True)
-            key = (self._key_set or key_set).find(kid, alg)
+        if key is None and kid is not None:
+            if self._may_fetch():
+                await self._refreshed(force=True)
+                key = (self._key_set or key_set).find(kid, alg)
+            if key is None and self._failing:
+                raise KeysUnavailableError(retry_after=self._retry_after())
         return key
 
     async def refresh(self) -> None:
@@ -228,9 +233,13 @@ class KeyStore:
             await self._refreshed(force=False)
         key_set = self._usable_key_set()
         if key_set is None:
-            wait = self._last_attempt + self.settings.refetch_interval - time.monotonic()
-            raise KeysUnavailableError(retry_after=max(1, math.ceil(wait)))
+            raise KeysUnavailableError(retry_after=self._retry_after())
         return key_set
+
+    def _retry_after(self) -> int:
+        """Whole seconds until this process may try Hanko's key endpoint again (at least 1)."""
+        wait = self._last_attempt + self.settings.refetch_interval - time.monotonic()
+        return max(1, math.ceil(wait))
 
     def _may_fetch(self) -> bool:
         return time.monotonic() - self._last_attempt >= self.settings.refetch_interval

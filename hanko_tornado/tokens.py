@@ -169,7 +169,7 @@ def _parse_compact(token: str) -> tuple[dict[str, Any], bytes, bytes]:
     if not _COMPACT_JWS.fullmatch(token):
         raise InvalidTokenError("malformed token")
     signing_input, _, signature = token.rpartition(".")
-    header = _decode_json(signing_input.partition(".")[0].encode(), "header", unique_keys=True)
+    header = _decode_json(signing_input.partition(".")[0].encode(), "header", header=True)
     return header, signing_input.encode(), _b64decode(signature.encode(), "signature")
 
 
@@ -208,14 +208,17 @@ _HEADER_DECODER = json.JSONDecoder(object_pairs_hook=_reject_duplicates)
 
 def _interned_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # Verified claims stay in the token cache: sharing their few (signed) names saves a third of its memory.
-    return {sys.intern(name): value for name, value in pairs}
+    result = {sys.intern(name): value for name, value in pairs}
+    if len(result) != len(pairs):
+        raise ValueError("duplicate member")
+    return result
 
 
 _PAYLOAD_DECODER = json.JSONDecoder(object_pairs_hook=_interned_names)
 
 
-def _decode_json(part: bytes, what: str, *, unique_keys: bool = False) -> dict[str, Any]:
-    decoder = _HEADER_DECODER if unique_keys else _PAYLOAD_DECODER
+def _decode_json(part: bytes, what: str, *, header: bool = False) -> dict[str, Any]:
+    decoder = _HEADER_DECODER if header else _PAYLOAD_DECODER
     try:
         value = decoder.decode(_b64decode(part, what).decode("utf-8"))
     except (ValueError, RecursionError):

@@ -290,3 +290,21 @@ class ParseJwksTest(HankoTestCase):
         for body in ["[]", "{}", '{"keys": 1}', "nope", '{"keys": []}']:
             with self.subTest(body=body), self.assertRaises(ValueError):
                 parse_jwks(body, fetched_at=0, ttl=1)
+
+
+class UnknownKidDuringOutageTest(KeyStoreTestCase):
+    def test_unknown_kid_while_the_endpoint_fails_is_503_then_accepted(self) -> None:
+        self.assertEqual(self.status(self.hanko.mint()), 200)
+        self.hanko.fault = "error"
+        self.hanko.rotate_key()
+        rotated = self.hanko.mint()
+        self.io_loop.run_sync(lambda: asyncio.sleep(0.35))
+        response = self.fetch_with_token("/user", rotated, raise_error=False)
+        self.assertEqual(response.code, 503, "a key rotated in during the outage may be fine: not 401")
+        self.assertIn("Retry-After", response.headers)
+        self.assertEqual(self.status(self.hanko.mint(key=SigningKey.generate(key_size=2048))), 503)
+        outsider = SigningKey.generate(key_size=2048, kid=self.hanko.keys[0].kid)
+        self.assertEqual(self.status(self.hanko.mint(key=outsider)), 401, "a known kid with a bad signature")
+        self.hanko.fault = None
+        self.io_loop.run_sync(lambda: asyncio.sleep(0.35))
+        self.assertEqual(self.status(rotated), 200)
