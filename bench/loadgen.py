@@ -14,6 +14,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """The status and body of one HTTP/1.1 answer with a Content-Length."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lengths = [line.split(b":", 1)[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")]
+    return int(head.split(b" ", 2)[1]), await reader.readexactly(int(lengths[0]) if lengths else 0)
+
+
 async def _connection(
     host: str, port: int, path: str, tokens: itertools.cycle[str], deadline: float, latencies: list[float]
 ) -> int:
@@ -24,14 +31,7 @@ async def _connection(
             request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {next(tokens)}\r\n\r\n"
             started = time.perf_counter()
             writer.write(request.encode())
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head.split(b" ", 2)[1])
-            length = next(
-                int(line.split(b":", 1)[1])
-                for line in head.split(b"\r\n")
-                if line.lower().startswith(b"content-length:")
-            )
-            await reader.readexactly(length)
+            status, _ = await read_response(reader)
             latencies.append(time.perf_counter() - started)
             bad += not 200 <= status < 300
     finally:

@@ -30,7 +30,9 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+from loadgen import read_response
 
 from hanko_tornado.testing import FakeHanko, SigningKey
 
@@ -143,17 +145,7 @@ class Soak:
             while (kind := kinds.pop() if kinds else None if kinds is not None else self.next_kind()) is not None:
                 started = time.monotonic()
                 writer.write(self.request(kind))
-                head = await reader.readuntil(b"\r\n\r\n")
-                status = int(head.split(b" ", 2)[1])
-                length = next(
-                    (
-                        int(line.split(b":", 1)[1])
-                        for line in head.split(b"\r\n")
-                        if line.lower().startswith(b"content-length:")
-                    ),
-                    0,
-                )
-                body = await reader.readexactly(length)
+                status, body = await read_response(reader)
                 self.report.answers[(kind, status)] += 1
                 if status not in self.expected(kind, started):
                     self.report.mismatches.append(f"{kind}: {status} {body[:120]!r}")

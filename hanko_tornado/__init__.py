@@ -24,6 +24,7 @@ from hanko_tornado.errors import (
     KeysUnavailableError,
     MissingTokenError,
     SessionCheckUnavailableError,
+    UnavailableError,
 )
 from hanko_tornado.keys import KeyStore
 from hanko_tornado.mixin import HankoAuthMixin
@@ -48,6 +49,7 @@ __all__ = [
     "SessionCheckUnavailableError",
     "SessionChecker",
     "TokenVerifier",
+    "UnavailableError",
     "verifier_for",
 ]
 

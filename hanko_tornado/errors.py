@@ -15,6 +15,7 @@ __all__ = [
     "KeysUnavailableError",
     "MissingTokenError",
     "SessionCheckUnavailableError",
+    "UnavailableError",
 ]
 
 
@@ -75,29 +76,30 @@ class InvalidTokenError(AuthenticationError):
         return {"WWW-Authenticate": 'Bearer realm="hanko", error="invalid_token"'}
 
 
-class KeysUnavailableError(HankoError):
-    """No usable signing keys could be had from Hanko (503); the token may be fine."""
+class UnavailableError(HankoError):
+    """Hanko could not be asked what is needed (503); the token may be fine."""
 
     status_code = 503
+    error = "unavailable"
+    sentence = "Hanko is unavailable; try again shortly."
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(self.sentence)
+        self.retry_after = retry_after
+
+    def response_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class KeysUnavailableError(UnavailableError):
+    """No usable signing key for the token could be had from Hanko."""
+
     error = "keys_unavailable"
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__("Hanko's signing keys are unavailable; try again shortly.")
-        self.retry_after = retry_after
-
-    def response_headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
+    sentence = "Hanko's signing keys are unavailable; try again shortly."
 
 
-class SessionCheckUnavailableError(HankoError):
-    """Hanko's session validation could not answer, and the check fails closed (503)."""
+class SessionCheckUnavailableError(UnavailableError):
+    """Hanko's session validation could not answer, and the check fails closed."""
 
-    status_code = 503
     error = "session_check_unavailable"
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__("Hanko could not confirm the session; try again shortly.")
-        self.retry_after = retry_after
-
-    def response_headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
+    sentence = "Hanko could not confirm the session; try again shortly."
