@@ -190,7 +190,7 @@ class KeyStore:
         key_set = self._usable_key_set() or await self._wait_for_key_set()
         key = key_set.find(kid, alg)
         if key is None and kid is not None:
-            if self._may_fetch():
+            if self._refresh is not None or self._may_fetch():  # a fetch under way may bring the key
                 await self._refreshed(force=True)
                 key = (self._key_set or key_set).find(kid, alg)
             if key is None and self._failing:
@@ -239,7 +239,7 @@ class KeyStore:
     def _retry_after(self) -> int:
         """Whole seconds until this process may try Hanko's key endpoint again (at least 1)."""
         wait = self._last_attempt + self.settings.refetch_interval - time.monotonic()
-        return max(1, math.ceil(wait))
+        return max(1, math.ceil(wait)) if math.isfinite(wait) else 1
 
     def _may_fetch(self) -> bool:
         return time.monotonic() - self._last_attempt >= self.settings.refetch_interval

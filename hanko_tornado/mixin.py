@@ -63,9 +63,13 @@ class HankoAuthMixin(_Handler):
 
     @property
     def hanko_user(self) -> HankoUser:
-        """The authenticated user; only for handlers whose auth is not optional."""
+        """The authenticated user.
+
+        :raises RuntimeError: on a request with no user (an optional-auth handler's anonymous request, or OPTIONS).
+        """
         user = self.current_user
-        assert isinstance(user, HankoUser), "no authenticated user on this request"
+        if not isinstance(user, HankoUser):
+            raise RuntimeError("no authenticated Hanko user on this request")
         return user
 
     async def prepare(self) -> None:
