@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import statistics
 import time
 from collections.abc import Callable, Coroutine
@@ -65,11 +66,25 @@ async def measure(hanko: FakeHanko, tokens: list[str], repeats: int = 7) -> dict
         for token in tokens:
             await warm.verify_token(token)
 
+    checked = TokenVerifier(
+        dataclasses.replace(settings, session_check="validate", session_check_ttl=3600), key_store=store
+    )
+    users = [await checked.verify_token(token) for token in tokens]
+    for token, user in zip(tokens, users, strict=True):
+        await checked.session_checker.check(token, user)  # one call to Hanko per session, then remembered
+
+    async def session_remembered() -> None:
+        for token in tokens:
+            user = checked.remembered_user(token)
+            assert user is not None
+            await checked.session_checker.check(token, user)
+
     results = {
         "bare RSA check": _per_call(bare_rsa, len(tokens), repeats),
         "jwt.decode (PyJWT)": _per_call(pyjwt_decode, len(tokens), repeats),
         "verify_token, never seen": await _per_await(fresh, len(tokens), repeats),
         "verify_token, seen before": await _per_await(cached, len(tokens), repeats),
+        "seen before + session check, answer remembered": await _per_await(session_remembered, len(tokens), repeats),
     }
     await store.close()
     return results
@@ -80,7 +95,7 @@ async def main() -> None:
     hanko.start()
     tokens = [hanko.mint() for _ in range(300)]
     for name, micros in (await measure(hanko, tokens)).items():
-        print(f"{name:28} {micros:8.1f} µs")
+        print(f"{name:48} {micros:8.1f} µs")
     await hanko.stop()
 
 
