@@ -72,12 +72,19 @@ def make_app(hanko: HankoSettings, cors: CorsSettings, routes: list[Any] | None 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"), help="address to bind (HOST)")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")), help="port (PORT)")
+    parser.add_argument("--port", type=int, help="port (PORT, default 8000)")
     parser.add_argument("--processes", type=int, default=1, help="worker processes on one port (0 = one per core)")
     parser.add_argument(
         "--dev", action="store_true", help="serve an embedded stand-in for Hanko that issues its own tokens"
     )
     return parser.parse_args(argv)
+
+
+def port_from_env() -> int:
+    raw = os.environ.get("PORT", "8000").strip()
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigurationError("PORT", f"must be a port number from 1 to 65535, got {raw!r}")
+    return int(raw)
 
 
 def cors_from_env() -> CorsSettings:
@@ -169,9 +176,14 @@ async def serve(app: tornado.web.Application, sockets: list[socket.socket], wher
 def main(argv: list[str] | None = None) -> int:
     load_dotenv(find_dotenv(usecwd=True), override=False)
     level = os.environ.get("LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     args = parse_args(argv)
     try:
+        if not isinstance(logging.getLevelName(level), int):
+            raise ConfigurationError("LOG_LEVEL", f"must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+        if args.port is None:
+            args.port = port_from_env()
+        if args.processes < 0:
+            raise ConfigurationError("--processes", f"must be 0 (one per core) or more, got {args.processes}")
         cors = cors_from_env()
         if args.dev:
             hanko, routes, token = dev_setup(args)
@@ -180,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigurationError as error:
         print(f"server.py: {error}", file=sys.stderr)
         return 2
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         sockets = tornado.netutil.bind_sockets(args.port, args.host)
     except OSError as error:

@@ -146,6 +146,8 @@ class ServerTest(AsyncTestCase):
             ({"HANKO_API_URL": "http://hanko.example.com"}, (), "HANKO_API_URL: must use https"),
             ({"HANKO_API_URL": "https://x.io", "CORS_ORIGINS": "*"}, (), "CORS_ORIGINS: '*' cannot be combined"),
             ({}, ("--dev", "--host", "0.0.0.0"), "--dev: issues its own tokens, so it only runs on a loopback"),
+            ({"HANKO_API_URL": "https://x.io", "LOG_LEVEL": "chatty"}, (), "LOG_LEVEL: must be DEBUG, INFO"),
+            ({"HANKO_API_URL": "https://x.io"}, ("--processes", "-1"), "--processes: must be 0 (one per core)"),
         ]
         for env, args, message in cases:
             async with running_server(env, *args, wait=False) as server:
@@ -153,6 +155,15 @@ class ServerTest(AsyncTestCase):
             self.assertEqual(server.process.returncode, 2)
             self.assertEqual(len(stderr.strip().splitlines()), 1, stderr)
             self.assertIn(message, stderr)
+        environ = {**os.environ, "HANKO_API_URL": "https://x.io", "PORT": "eighty"}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, str(SERVER), env=environ, stderr=asyncio.subprocess.PIPE
+        )
+        _, stderr_bytes = await process.communicate()
+        self.assertEqual(
+            (process.returncode, stderr_bytes.decode().strip()),
+            (2, "server.py: PORT: must be a port number from 1 to 65535, got 'eighty'"),
+        )
 
     @gen_test(timeout=90)
     async def test_dev_mode_prints_a_working_curl_command(self) -> None:
