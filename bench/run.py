@@ -46,7 +46,7 @@ import micro
 
 import server
 from hanko_tornado import CorsSettings, HankoSettings, TokenVerifier, verifier_for
-from hanko_tornado.testing import FakeHanko, SigningKey
+from hanko_tornado.testing import FakeHanko, SigningKey, fetch_concurrently
 
 
 def _mint_batch(args: tuple[bytes, str, int]) -> list[str]:
@@ -157,21 +157,9 @@ async def cold_burst(hanko: FakeHanko, token: str, count: int) -> tuple[int, int
     sock, port = bind_unused_port()
     http_server = HTTPServer(app)
     http_server.add_sockets([sock])
-    client = AsyncHTTPClient(force_instance=True, max_clients=count)
     try:
-        responses = await asyncio.gather(
-            *(
-                client.fetch(
-                    f"http://127.0.0.1:{port}/protected",
-                    headers={"Authorization": f"Bearer {token}"},
-                    raise_error=False,
-                    request_timeout=60,
-                )
-                for _ in range(count)
-            )
-        )
+        responses = await fetch_concurrently([(f"http://127.0.0.1:{port}/protected", token)] * count)
     finally:
-        client.close()
         http_server.stop()
         await verifier_for(app).close()
     return hanko.jwks_fetches - fetches_before, sum(r.code == 200 for r in responses)

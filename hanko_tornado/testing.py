@@ -23,21 +23,21 @@ import json
 import socket
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import jwt
 import tornado.web
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
-from tornado.httpclient import HTTPResponse
+from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 from tornado.httpserver import HTTPServer
 from tornado.routing import URLSpec
 from tornado.testing import AsyncHTTPTestCase, bind_unused_port
 
 from hanko_tornado.settings import HankoSettings
 
-__all__ = ["FakeHanko", "HankoTestCase", "SigningKey"]
+__all__ = ["FakeHanko", "HankoTestCase", "SigningKey", "fetch_concurrently"]
 
 Fault = Literal["error", "garbage", "slow", "drop"]
 
@@ -286,6 +286,25 @@ class _ValidateHandler(_FakeHandler):
             self.finish({"code": 400, "message": "Bad Request"})
             return
         self.finish(self.hanko.validate(token))
+
+
+async def fetch_concurrently(requests: Sequence[tuple[str, str]], timeout: float = 60) -> list[HTTPResponse]:
+    """GET every ``(url, token)`` at once, the token as a bearer header; answers in order, errors not raised.
+
+    For bursts: one client with as many connections as requests, so that all are in flight together.
+    """
+    client = AsyncHTTPClient(force_instance=True, max_clients=max(1, len(requests)))
+    try:
+        return await asyncio.gather(
+            *(
+                client.fetch(
+                    url, headers={"Authorization": f"Bearer {token}"}, raise_error=False, request_timeout=timeout
+                )
+                for url, token in requests
+            )
+        )
+    finally:
+        client.close()
 
 
 class HankoTestCase(AsyncHTTPTestCase):

@@ -12,12 +12,11 @@ import tornado.web
 from redis_server import RedisServer
 from support import captured_logs
 from test_server import running_server
-from tornado.httpclient import AsyncHTTPClient
 from tornado.testing import AsyncTestCase, gen_test
 
 from hanko_tornado import ConfigurationError, HankoAuthMixin, HankoSettings, verifier_for
 from hanko_tornado.cache import cache_from_url, seal_entry
-from hanko_tornado.testing import FakeHanko, HankoTestCase, SigningKey
+from hanko_tornado.testing import FakeHanko, HankoTestCase, SigningKey, fetch_concurrently
 
 SECRET = "s" * 32
 
@@ -172,22 +171,9 @@ class FleetTest(AsyncTestCase):
         }
 
     async def burst(self, ports: list[int], count: int) -> list[int]:
-        client = AsyncHTTPClient(force_instance=True, max_clients=count)
         token = self.hanko.mint()
-        try:
-            responses = await asyncio.gather(
-                *(
-                    client.fetch(
-                        f"http://127.0.0.1:{ports[i % len(ports)]}/protected",
-                        headers={"Authorization": f"Bearer {token}"},
-                        raise_error=False,
-                    )
-                    for i in range(count)
-                )
-            )
-        finally:
-            client.close()
-        return [r.code for r in responses]
+        requests = [(f"http://127.0.0.1:{ports[i % len(ports)]}/protected", token) for i in range(count)]
+        return [r.code for r in await fetch_concurrently(requests)]
 
     @gen_test(timeout=90)
     async def test_two_servers_make_one_fetch_between_them(self) -> None:

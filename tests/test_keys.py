@@ -9,12 +9,11 @@ from typing import Any, ClassVar
 
 import tornado.web
 from support import captured_logs
-from tornado.httpclient import AsyncHTTPClient
 from tornado.testing import gen_test
 
 from hanko_tornado import HankoAuthMixin, KeyStore, verifier_for
 from hanko_tornado.keys import parse_jwks
-from hanko_tornado.testing import FakeHanko, HankoTestCase, SigningKey
+from hanko_tornado.testing import FakeHanko, HankoTestCase, SigningKey, fetch_concurrently
 
 
 class UserHandler(HankoAuthMixin, tornado.web.RequestHandler):
@@ -36,15 +35,7 @@ class KeyStoreTestCase(HankoTestCase):
         return self.fetch_with_token("/user", token, raise_error=False).code
 
     async def burst(self, tokens: list[str]) -> list[int]:
-        client = AsyncHTTPClient(force_instance=True, max_clients=len(tokens))
-        url = self.get_url("/user")
-        try:
-            responses = await asyncio.gather(
-                *(client.fetch(url, headers={"Authorization": f"Bearer {t}"}, raise_error=False) for t in tokens)
-            )
-        finally:
-            client.close()
-        return [r.code for r in responses]
+        return [r.code for r in await fetch_concurrently([(self.get_url("/user"), token) for token in tokens])]
 
     def wait_for_fetches(self, count: int) -> None:
         deadline = time.monotonic() + 5

@@ -10,11 +10,10 @@ from typing import Any, ClassVar
 import tornado.web
 from aiocache import SimpleMemoryCache
 from support import captured_logs
-from tornado.httpclient import AsyncHTTPClient
 from tornado.testing import gen_test
 
 from hanko_tornado import HankoAuthMixin, TokenVerifier
-from hanko_tornado.testing import HankoTestCase
+from hanko_tornado.testing import HankoTestCase, fetch_concurrently
 
 
 class UserHandler(HankoAuthMixin, tornado.web.RequestHandler):
@@ -75,13 +74,7 @@ class SessionCheckOnTest(SessionCheckTestCase):
     @gen_test
     async def test_concurrent_requests_for_one_session_share_one_call(self) -> None:
         token = self.hanko.mint(session_id="s-4")
-        client = AsyncHTTPClient(force_instance=True, max_clients=30)
-        try:
-            responses = await asyncio.gather(
-                *(client.fetch(self.get_url("/user"), headers={"Authorization": f"Bearer {token}"}) for _ in range(30))
-            )
-        finally:
-            client.close()
+        responses = await fetch_concurrently([(self.get_url("/user"), token)] * 30)
         self.assertEqual([r.code for r in responses], [200] * 30)
         self.assertEqual(self.hanko.validations, 1)
 
