@@ -127,6 +127,11 @@ def _parse_key(jwk: Any) -> VerificationKey | None:
     return VerificationKey(kid=kid, alg=alg, public_key=public_key, algorithm=algorithm)
 
 
+def jwks_version(body: str | bytes) -> str:
+    """What tells two JWKS documents apart: a digest of the raw body."""
+    return hashlib.sha256(body if isinstance(body, bytes) else body.encode()).hexdigest()[:32]
+
+
 def parse_jwks(body: str | bytes, *, fetched_at: float, ttl: float) -> KeySet:
     """Parse a JWKS document strictly, keeping only public asymmetric signing keys.
 
@@ -142,9 +147,8 @@ def parse_jwks(body: str | bytes, *, fetched_at: float, ttl: float) -> KeySet:
     keys = tuple(key for key in parsed if key.kid is None or kids.count(key.kid) == 1)
     if not keys:
         raise ValueError("no usable public signing key")
-    digest = hashlib.sha256(body if isinstance(body, bytes) else body.encode()).hexdigest()
     return KeySet(
-        version=digest[:32],
+        version=jwks_version(body),
         keys=keys,
         by_kid={key.kid: key for key in keys if key.kid is not None},
         fetched_at=fetched_at,
@@ -316,6 +320,7 @@ class KeyStore:
     def _adopt(self, key_set: KeySet) -> None:
         current = self._key_set
         if current is not None and current.version == key_set.version:
+            # Keep the very key objects: the verified-token cache recognises them by identity.
             key_set = dataclasses.replace(current, fetched_at=key_set.fetched_at, ttl=key_set.ttl)
         self._key_set = key_set
 
@@ -372,6 +377,9 @@ class KeyStore:
                 raise ValueError("bad body")
             if time.time() >= fetched_at + ttl:
                 return None
+            current = self._key_set
+            if current is not None and current.version == jwks_version(body):
+                return dataclasses.replace(current, fetched_at=fetched_at, ttl=ttl)  # same keys: no parsing again
             return parse_jwks(body, fetched_at=fetched_at, ttl=ttl)
         except Exception as error:  # noqa: BLE001 - any malformed entry is ignored alike
             log.warning("ignoring a malformed shared key cache entry: %s", error)
