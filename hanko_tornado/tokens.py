@@ -29,9 +29,13 @@ from hanko_tornado.user import HankoUser
 
 __all__ = ["CacheInfo", "TokenVerifier", "verifier_for"]
 
-_BASE64URL_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_URL_SAFE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
+_STANDARD = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/."
+# One pass over a token turns base64url into standard base64, keeps the dots, and any other byte into "!".
+_TO_STANDARD_BASE64 = bytes(_STANDARD[_URL_SAFE.index(byte)] if byte in _URL_SAFE else ord("!") for byte in range(256))
 _REFUSED_ALGORITHMS = frozenset({"none", "HS256", "HS384", "HS512"})
 _LAST_NUMERIC_DATE = 253402300799  # 9999-12-31T23:59:59Z
+_HEADERS_REMEMBERED = 64
 
 
 class CacheInfo(NamedTuple):
@@ -43,13 +47,8 @@ class CacheInfo(NamedTuple):
     currsize: int
 
 
-class _VerifiedToken:
-    __slots__ = ("key", "usable_until", "user")
-
-    def __init__(self, user: HankoUser, usable_until: float, key: VerificationKey) -> None:
-        self.user = user
-        self.usable_until = usable_until
-        self.key = key
+# A remembered token: its user, until when it may be used, and the key that verified it.
+_Verified = tuple[HankoUser, float, VerificationKey]
 
 
 class TokenVerifier:
@@ -63,8 +62,12 @@ class TokenVerifier:
         self.settings = settings
         self.key_store = key_store or KeyStore(settings)
         self.session_checker = SessionChecker(settings, self.key_store)
-        self._verified: collections.OrderedDict[bytes, _VerifiedToken] = collections.OrderedDict()
+        self._verified: collections.OrderedDict[bytes, _Verified] = collections.OrderedDict()
         self._hits = self._misses = 0
+        # Headers seen before, already checked: every token a key signs shares one (bounded, cleared when full).
+        self._headers: dict[bytes, tuple[str, str | None]] = {}
+        # The mixin asks remembered_user, then verify_token, about the same token: it is hashed once.
+        self._last_digest: tuple[str | None, bytes] = (None, b"")
 
     async def verify_token(self, token: str) -> HankoUser:
         """The user that ``token`` speaks for.
@@ -74,24 +77,25 @@ class TokenVerifier:
         """
         if len(token) > self.settings.max_token_bytes:
             raise InvalidTokenError("token too large")
-        digest = hashlib.sha256(token.encode()).digest()
+        digest = self._digest(token)
         remembered = self._remembered(digest)
         if remembered is not None:
             return remembered
         self._misses += 1
-        header, signing_input, signature = _parse_compact(token)
-        alg, kid = _check_header(header)
-        key = await self.key_store.get_key(kid, alg)
+        alg, kid, signing_input, payload, signature = self._parse(token)
+        key = self.key_store.peek(kid, alg) or await self.key_store.get_key(kid, alg)
         if key is None:
             raise InvalidTokenError("unknown signing key")
         if key.alg != alg:
             raise InvalidTokenError("algorithm does not match the key")
         if not key.verify(signing_input, signature):
             raise InvalidTokenError("bad signature")
-        claims = _decode_json(signing_input.partition(b".")[2], "payload")
-        self._check_claims(claims)
+        claims = _decode_json(payload, "payload")
+        usable_until = self._check_claims(claims)
         user = HankoUser.from_claims(claims)
-        self._remember(digest, _VerifiedToken(user, claims["exp"] + self.settings.leeway, key))
+        self._verified[digest] = (user, usable_until, key)
+        if len(self._verified) > self.settings.token_cache_size:
+            self._verified.popitem(last=False)
         return user
 
     def cache_info(self) -> CacheInfo:
@@ -109,25 +113,45 @@ class TokenVerifier:
         """
         if len(token) > self.settings.max_token_bytes:
             return None
-        return self._remembered(hashlib.sha256(token.encode()).digest())
+        return self._remembered(self._digest(token))
+
+    def _digest(self, token: str) -> bytes:
+        last_token, digest = self._last_digest
+        if token is not last_token:
+            digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+            self._last_digest = (token, digest)
+        return digest
 
     def _remembered(self, digest: bytes) -> HankoUser | None:
         entry = self._verified.get(digest)
         if entry is not None:
-            key = entry.key
-            if time.time() < entry.usable_until and self.key_store.peek(key.kid, key.alg) is key:
+            user, usable_until, key = entry
+            if time.time() < usable_until and self.key_store.peek(key.kid, key.alg) is key:
                 self._verified.move_to_end(digest)
                 self._hits += 1
-                return entry.user
+                return user
             del self._verified[digest]
         return None
 
-    def _remember(self, digest: bytes, entry: _VerifiedToken) -> None:
-        self._verified[digest] = entry
-        if len(self._verified) > self.settings.token_cache_size:
-            self._verified.popitem(last=False)
+    def _parse(self, token: str) -> tuple[str, str | None, bytes, bytes, bytes]:
+        """The algorithm, key id, signing input, payload (standard base64) and signature of a compact JWS."""
+        raw = token.encode("ascii", errors="replace")  # a non-ASCII character becomes "?", which is refused below
+        standard = raw.translate(_TO_STANDARD_BASE64)
+        header, _, rest = standard.partition(b".")
+        payload, _, signature = rest.partition(b".")
+        if not (header and payload and signature) or b"!" in standard or b"." in signature:
+            raise InvalidTokenError("malformed token")
+        checked = self._headers.get(header)
+        if checked is None:
+            checked = _check_header(_decode_json(header, "header", header=True))
+            if len(self._headers) >= _HEADERS_REMEMBERED:
+                self._headers.clear()
+            self._headers[header] = checked
+        alg, kid = checked
+        return alg, kid, raw[: len(header) + 1 + len(payload)], payload, _b64decode(signature, "signature")
 
-    def _check_claims(self, claims: dict[str, Any]) -> None:
+    def _check_claims(self, claims: dict[str, Any]) -> float:
+        """Until when a token with these claims may be used (its ``exp`` plus leeway)."""
         now, leeway = time.time(), self.settings.leeway
         exp = _numeric_date(claims, "exp")
         if exp is None:
@@ -143,13 +167,11 @@ class TokenVerifier:
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub:
             raise InvalidTokenError("no subject")
-        if self.settings.audience:
-            aud = claims.get("aud")
-            audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-            if not any(a in self.settings.audience for a in audiences if isinstance(a, str)):
-                raise InvalidTokenError("wrong audience")
+        if self.settings.audience and not _has_audience(claims.get("aud"), self.settings.audience):
+            raise InvalidTokenError("wrong audience")
         if self.settings.issuer is not None and claims.get("iss") != self.settings.issuer:
             raise InvalidTokenError("wrong issuer")
+        return exp + leeway
 
 
 def verifier_for(application: tornado.web.Application) -> TokenVerifier:
@@ -162,17 +184,6 @@ def verifier_for(application: tornado.web.Application) -> TokenVerifier:
         verifier = application.settings["hanko_verifier"] = TokenVerifier(settings)
     assert isinstance(verifier, TokenVerifier)
     return verifier
-
-
-def _parse_compact(token: str) -> tuple[dict[str, Any], bytes, bytes]:
-    """The header, signing input and signature of a compact JWS: three non-empty base64url parts."""
-    raw = token.encode("ascii", errors="replace")  # a non-ASCII character becomes "?", which is refused below
-    # Deleting the alphabet must leave exactly the two dots (a cheaper check than a regular expression).
-    if raw.translate(None, _BASE64URL_ALPHABET) != b".." or raw.startswith(b".") or raw.endswith(b".") or b".." in raw:
-        raise InvalidTokenError("malformed token")
-    signing_input, _, signature = raw.rpartition(b".")
-    header = _decode_json(signing_input.partition(b".")[0], "header", header=True)
-    return header, signing_input, _b64decode(signature, "signature")
 
 
 def _check_header(header: Mapping[str, Any]) -> tuple[str, str | None]:
@@ -190,9 +201,9 @@ def _check_header(header: Mapping[str, Any]) -> tuple[str, str | None]:
 
 
 def _b64decode(part: bytes, what: str) -> bytes:
-    # _parse_compact let only the URL-safe alphabet through: a2b_base64 skips no character here.
+    """Decode one part that ``_parse`` turned into standard base64, so a2b_base64 skips no character."""
     try:
-        return binascii.a2b_base64(part.translate(_TO_STANDARD_BASE64) + b"=" * (-len(part) % 4))
+        return binascii.a2b_base64(part + b"=" * (-len(part) % 4))
     except binascii.Error:
         raise InvalidTokenError(f"malformed {what}") from None
 
@@ -204,7 +215,6 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-_TO_STANDARD_BASE64 = bytes.maketrans(b"-_", b"+/")
 _HEADER_DECODER = json.JSONDecoder(object_pairs_hook=_reject_duplicates)
 
 
@@ -228,6 +238,17 @@ def _decode_json(part: bytes, what: str, *, header: bool = False) -> dict[str, A
     if not isinstance(value, dict):
         raise InvalidTokenError(f"malformed {what}")
     return value
+
+
+def _has_audience(aud: Any, accepted: tuple[str, ...]) -> bool:
+    """Whether ``aud`` (one string or a list of them) names an accepted audience."""
+    if isinstance(aud, str):
+        return aud in accepted
+    if isinstance(aud, list):
+        for audience in aud:
+            if isinstance(audience, str) and audience in accepted:
+                return True
+    return False
 
 
 def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:

@@ -15,16 +15,12 @@ __all__ = ["HankoUser"]
 class HankoUser:
     """Who sent the request, read from the verified token's claims.
 
-    ``claims`` is a read-only view of every claim, custom claims included.
+    ``claims`` is a read-only view of every claim, custom claims included; the
+    other attributes are read from it when asked for (a user is made for every
+    token verified, and most handlers only need ``id``).
     """
 
     id: str
-    session_id: str | None
-    email: str | None
-    email_verified: bool
-    username: str | None
-    amr: tuple[str, ...]
-    expires_at: datetime.datetime
     claims: Mapping[str, Any] = dataclasses.field(repr=False)
 
     @classmethod
@@ -33,20 +29,43 @@ class HankoUser:
 
         The user takes ``claims`` over: the caller must not change it afterwards.
         """
-        email = claims.get("email")
-        email = email if isinstance(email, dict) else {}
-        address = email.get("address")
-        amr = claims.get("amr")
-        return cls(
-            id=claims["sub"],
-            session_id=_text(claims.get("session_id")),
-            email=_text(address),
-            email_verified=email.get("is_verified") is True,
-            username=_text(claims.get("username")),
-            amr=tuple(a for a in amr if isinstance(a, str)) if isinstance(amr, list) else (),
-            expires_at=datetime.datetime.fromtimestamp(claims["exp"], tz=datetime.timezone.utc),
-            claims=types.MappingProxyType(claims),
-        )
+        return cls(claims["sub"], types.MappingProxyType(claims))
+
+    @property
+    def session_id(self) -> str | None:
+        """The ``session_id`` claim: the Hanko session this token belongs to."""
+        return _text(self.claims.get("session_id"))
+
+    @property
+    def email(self) -> str | None:
+        """The primary email address, when the user has one."""
+        return _text(self._email.get("address"))
+
+    @property
+    def email_verified(self) -> bool:
+        """Whether Hanko has verified the primary email address."""
+        return self._email.get("is_verified") is True
+
+    @property
+    def username(self) -> str | None:
+        """The username, when the user has set one."""
+        return _text(self.claims.get("username"))
+
+    @property
+    def amr(self) -> tuple[str, ...]:
+        """How the user authenticated, such as ``("passkey",)``."""
+        amr = self.claims.get("amr")
+        return tuple(a for a in amr if isinstance(a, str)) if isinstance(amr, list) else ()
+
+    @property
+    def expires_at(self) -> datetime.datetime:
+        """When the token expires (``exp``), in UTC."""
+        return datetime.datetime.fromtimestamp(self.claims["exp"], tz=datetime.timezone.utc)
+
+    @property
+    def _email(self) -> Mapping[str, Any]:
+        email = self.claims.get("email")
+        return email if isinstance(email, dict) else {}
 
 
 def _text(value: Any) -> str | None:
