@@ -121,7 +121,7 @@ async def scenario(
     if not fresh:
         await load(base + "/protected", token_sets[0], args, folder)
     runs: dict[str, list[dict[str, Any]]] = {"/": [], "/protected": []}
-    for round_number in range(args.rounds):
+    for round_number in range(len(token_sets) if fresh else args.rounds):
         tokens = token_sets[round_number] if fresh else token_sets[0]
         order = ["/", "/protected"] if round_number % 2 == 0 else ["/protected", "/"]
         for path in order:
@@ -198,13 +198,14 @@ async def cache_memory(hanko: FakeHanko, tokens: list[str]) -> tuple[int, float]
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=2, help="length of one load run")
-    parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds per scenario")
+    parser.add_argument("--seconds", type=int, default=1, help="length of one load run")
+    parser.add_argument("--rounds", type=int, default=40, help="interleaved rounds per scenario")
+    parser.add_argument("--fresh-rounds", type=int, default=24, help="interleaved rounds with never-seen tokens")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--python-loadgen", action="store_true", help="use bench/loadgen.py even when wrk is here")
     parser.add_argument("--no-instructions", action="store_true", help="skip the callgrind instruction counts")
     parser.add_argument("--instruction-requests", type=int, default=200, help="requests per callgrind phase")
-    parser.add_argument("--fresh-rate", type=int, default=2400, help="never-seen tokens minted per second of load")
+    parser.add_argument("--fresh-rate", type=int, default=3200, help="never-seen tokens minted per second of load")
     args = parser.parse_args()
 
     key = SigningKey.generate(key_size=4096)
@@ -212,9 +213,9 @@ async def main() -> None:
     hanko.start()
     print("minting tokens (RS256, 4096-bit) ...", file=sys.stderr, flush=True)
     fresh_per_run = int(args.fresh_rate * args.seconds)
-    pool = mint_many(key, 2000 + max(10_000, fresh_per_run * args.rounds))
+    pool = mint_many(key, 2000 + max(10_000, fresh_per_run * args.fresh_rounds))
     one, rotation, fresh = pool[0], pool[:2000], pool[2000:]
-    fresh_sets = [fresh[i * fresh_per_run : (i + 1) * fresh_per_run] for i in range(args.rounds)]
+    fresh_sets = [fresh[i * fresh_per_run : (i + 1) * fresh_per_run] for i in range(args.fresh_rounds)]
 
     if pinned(1):
         os.sched_setaffinity(0, {1})  # the bench process (and bench/loadgen.py) stays off the server's CPU
@@ -255,7 +256,7 @@ async def main() -> None:
     print(
         f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
         f"load: {loadgen_name}, {args.connections} connections, "
-        f"{args.rounds} interleaved rounds of {args.seconds:g} s\n"
+        f"{args.rounds} interleaved rounds of {args.seconds:g} s ({args.fresh_rounds} with never-seen tokens)\n"
     )
     print("| scenario | route | req/s | p50 ms | p99 ms | ratio to / | quartiles | non-2xx |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")

@@ -107,6 +107,14 @@ class AttackTest(HankoTestCase):
             with self.subTest(token=token[-8:]):
                 self.assertEqual(self.answer(token)[0], 401)
 
+    def test_a_header_checked_before_vouches_for_nothing_else(self) -> None:
+        good = self.hanko.mint("user-1")
+        self.assertEqual(self.answer(good), (200, "user-1"))
+        header, _, signature = good.split(".")
+        forged = f"{header}.{b64(json.dumps(claims(sub='admin')).encode())}.{signature}"
+        self.assertEqual(self.answer(forged), (401, "The session token was refused: bad signature."))
+        self.assertEqual(self.answer(good), (200, "user-1"))
+
     def test_duplicate_claims_are_refused_even_when_signed(self) -> None:
         key = self.hanko.keys[0]
         header = b64(json.dumps({"alg": "RS256", "kid": key.kid}).encode())

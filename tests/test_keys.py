@@ -165,6 +165,17 @@ class VerifiedTokenCacheTest(KeyStoreTestCase):
         info = verifier_for(self._app).cache_info()
         self.assertEqual((info.hits, info.misses, info.currsize), (4, 1, 1))
 
+    @gen_test
+    async def test_tokens_asked_about_in_turn_are_not_mixed_up(self) -> None:
+        verifier = verifier_for(self._app)
+        tokens = {user: self.hanko.mint(user) for user in ("user-a", "user-b")}
+        self.assertIsNone(verifier.remembered_user(tokens["user-a"]))
+        self.assertEqual((await verifier.verify_token(tokens["user-b"])).id, "user-b")
+        self.assertEqual((await verifier.verify_token(tokens["user-a"])).id, "user-a")
+        for user, token in tokens.items():
+            remembered = verifier.remembered_user(token)
+            self.assertEqual(remembered.id if remembered else None, user)
+
     def test_cache_is_bounded(self) -> None:
         self._app.settings["hanko"] = self.hanko.settings(**self.settings_overrides, token_cache_size=3)
         tokens = [self.hanko.mint() for _ in range(5)]

@@ -154,6 +154,18 @@ class RefusalTest(MixinTestCase):
         for token in ["abc", "a.b", "a.b.c.d", "a.b.c", "é.b.c", "eyJ.eyJ.x"]:
             self.assert_refused(token, "malformed")
 
+    def test_only_the_base64url_alphabet(self) -> None:
+        header, payload, signature = self.hanko.mint().split(".")
+        for token in [
+            f"{header}.{payload}.{signature}=",
+            f"{header}=.{payload}.{signature}",
+            f"{header}.{payload}.{signature[:-1]}+",
+            f"{header}.{payload[:-1]}/.{signature}",
+            f"{header}..{payload}.{signature}",
+        ]:
+            with self.subTest(token=token[-3:]):
+                self.assert_refused(token, "malformed")
+
     def test_expired_beyond_leeway(self) -> None:
         self.assert_refused(self.hanko.mint(lifetime=-31), "expired")
 
