@@ -139,7 +139,7 @@ async def scenario(
                 "p50_ms": statistics.median(r["p50_ms"] for r in results),
                 "p99_ms": statistics.median(r["p99_ms"] for r in results),
                 "ratio": statistics.median(ratios) if path != "/" else 1.0,
-                "spread": f"{quartiles[0]:.2f}-{quartiles[2]:.2f}" if path != "/" else "",
+                "spread": f"{quartiles[0]:.3f}-{quartiles[2]:.3f}" if path != "/" else "",
                 "bad": sum(r["bad_status"] + r["socket_errors"] for r in results),
                 "reused": sum(max(0, r["requests"] - r["tokens"]) for r in results) if fresh and path != "/" else 0,
             }
@@ -199,8 +199,8 @@ async def cache_memory(hanko: FakeHanko, tokens: list[str]) -> tuple[int, float]
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=1, help="length of one load run")
-    parser.add_argument("--rounds", type=int, default=40, help="interleaved rounds per scenario")
-    parser.add_argument("--fresh-rounds", type=int, default=24, help="interleaved rounds with never-seen tokens")
+    parser.add_argument("--rounds", type=int, default=60, help="interleaved rounds per scenario")
+    parser.add_argument("--fresh-rounds", type=int, default=30, help="interleaved rounds with never-seen tokens")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--python-loadgen", action="store_true", help="use bench/loadgen.py even when wrk is here")
     parser.add_argument("--no-instructions", action="store_true", help="skip the callgrind instruction counts")
@@ -264,7 +264,7 @@ async def main() -> None:
         note = f" ({row['reused']} token reuses)" if row["reused"] else ""
         print(
             f"| {row['scenario']}{note} | {row['route']} | {row['rps']:.0f} | {row['p50_ms']:.2f} | "
-            f"{row['p99_ms']:.2f} | {row['ratio']:.2f} | {row['spread']} | {row['bad']} |"
+            f"{row['p99_ms']:.2f} | {row['ratio']:.3f} | {row['spread']} | {row['bad']} |"
         )
     bare = micro_results["bare RSA check"]
     print("\n| verify path (per token) | µs | ratio to bare RSA check |")

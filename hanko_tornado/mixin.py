@@ -77,12 +77,7 @@ class HankoAuthMixin(_Handler):
             verifier = self.get_hanko_verifier()
             token = self.get_hanko_token(verifier.settings.cookie_name)
             try:
-                # A token verified before is answered without awaiting anything: the hot path.
-                user = verifier.remembered_user(token) if token else None
-                user = user or await self._verify(verifier, token)
-                if user is not None and token is not None and self._checks_sessions(verifier):
-                    await verifier.session_checker.check(token, user)
-                self.current_user = user
+                self.current_user = await self._authenticate(verifier, token)
             except HankoError as error:
                 self._refuse(error)
                 return
@@ -90,17 +85,21 @@ class HankoAuthMixin(_Handler):
         if result is not None:
             await result
 
-    def _checks_sessions(self, verifier: TokenVerifier) -> bool:
-        if self.hanko_session_check is None:
-            return verifier.settings.session_check == "validate"
-        return self.hanko_session_check
-
-    async def _verify(self, verifier: TokenVerifier, token: str | None) -> HankoUser | None:
+    async def _authenticate(self, verifier: TokenVerifier, token: str | None) -> HankoUser | None:
         if token is None:
             if self.hanko_optional:
                 return None
             raise MissingTokenError()
-        return await verifier.verify_token(token)
+        # A token verified before is answered without waiting for anything: the hot path.
+        user = await verifier.verify_token(token)
+        if self._checks_sessions(verifier):
+            await verifier.session_checker.check(token, user)
+        return user
+
+    def _checks_sessions(self, verifier: TokenVerifier) -> bool:
+        if self.hanko_session_check is None:
+            return verifier.settings.session_check == "validate"
+        return self.hanko_session_check
 
     def _refuse(self, error: HankoError) -> None:
         if isinstance(error, InvalidTokenError):

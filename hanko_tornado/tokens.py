@@ -66,8 +66,6 @@ class TokenVerifier:
         self._hits = self._misses = 0
         # Headers seen before, already checked: every token a key signs shares one (bounded, cleared when full).
         self._headers: dict[bytes, tuple[str, str | None]] = {}
-        # The mixin asks remembered_user, then verify_token, about the same token: it is hashed once.
-        self._last_digest: tuple[str | None, bytes] = (None, b"")
 
     async def verify_token(self, token: str) -> HankoUser:
         """The user that ``token`` speaks for.
@@ -77,7 +75,7 @@ class TokenVerifier:
         """
         if len(token) > self.settings.max_token_bytes:
             raise InvalidTokenError("token too large")
-        digest = self._digest(token)
+        digest = _digest(token)
         remembered = self._remembered(digest)
         if remembered is not None:
             return remembered
@@ -109,18 +107,11 @@ class TokenVerifier:
     def remembered_user(self, token: str) -> HankoUser | None:
         """The user of ``token`` if this verifier verified it before and it is still good, else ``None``.
 
-        Never waits: the hot path for a token seen before.
+        Never waits; verify_token answers a remembered token the same way, before anything is awaited.
         """
         if len(token) > self.settings.max_token_bytes:
             return None
-        return self._remembered(self._digest(token))
-
-    def _digest(self, token: str) -> bytes:
-        last_token, digest = self._last_digest
-        if token is not last_token:
-            digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
-            self._last_digest = (token, digest)
-        return digest
+        return self._remembered(_digest(token))
 
     def _remembered(self, digest: bytes) -> HankoUser | None:
         entry = self._verified.get(digest)
@@ -184,6 +175,11 @@ def verifier_for(application: tornado.web.Application) -> TokenVerifier:
         verifier = application.settings["hanko_verifier"] = TokenVerifier(settings)
     assert isinstance(verifier, TokenVerifier)
     return verifier
+
+
+def _digest(token: str) -> bytes:
+    """What the verified-token cache knows a token by: the process keeps no token itself."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
 def _check_header(header: Mapping[str, Any]) -> tuple[str, str | None]:
