@@ -174,9 +174,12 @@ async def start_server(hanko: FakeHanko, port: int) -> asyncio.subprocess.Proces
     for _ in range(200):
         try:
             await client.fetch(f"http://127.0.0.1:{port}/")
-            return process
         except OSError:
             await asyncio.sleep(0.05)
+            continue
+        while hanko.jwks_fetches == 0:  # server.py answers while its start-up fetch runs
+            await asyncio.sleep(0.05)
+        return process
     raise RuntimeError("server.py did not start")
 
 
