@@ -107,7 +107,7 @@ class TokenVerifier:
     def remembered_user(self, token: str) -> HankoUser | None:
         """The user of ``token`` if this verifier verified it before and it is still good, else ``None``.
 
-        Never waits; verify_token answers a remembered token the same way, before anything is awaited.
+        Never waits: the hot path for a token seen before.
         """
         if len(token) > self.settings.max_token_bytes:
             return None
