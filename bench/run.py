@@ -177,7 +177,9 @@ async def start_server(hanko: FakeHanko, port: int) -> asyncio.subprocess.Proces
         except OSError:
             await asyncio.sleep(0.05)
             continue
-        while hanko.jwks_fetches == 0:  # server.py answers while its start-up fetch runs
+        for _ in range(200):  # server.py answers while its start-up fetch runs
+            if hanko.jwks_fetches:
+                break
             await asyncio.sleep(0.05)
         return process
     raise RuntimeError("server.py did not start")
