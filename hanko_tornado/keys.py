@@ -174,6 +174,14 @@ class KeyStore:
         self._last_attempt = -math.inf
         self._failing = False
 
+    def holds(self, key: VerificationKey) -> bool:
+        """Whether ``key`` is still in the key set held in memory, without waiting.
+
+        Starts a background refresh when the set is past its TTL.
+        """
+        key_set = self._usable_key_set()
+        return key_set is not None and key in key_set.keys
+
     def peek(self, kid: str | None, alg: str) -> VerificationKey | None:
         """The key for ``kid`` and ``alg`` in the key set held in memory, without waiting.
 

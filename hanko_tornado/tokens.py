@@ -117,7 +117,7 @@ class TokenVerifier:
         entry = self._verified.get(digest)
         if entry is not None:
             user, usable_until, key = entry
-            if time.time() < usable_until and self.key_store.peek(key.kid, key.alg) is key:
+            if time.time() < usable_until and self.key_store.holds(key):
                 self._verified.move_to_end(digest)
                 self._hits += 1
                 return user
