@@ -175,7 +175,7 @@ class KeyStore:
         self._failing = False
 
     def holds(self, key: VerificationKey) -> bool:
-        """Whether ``key`` is still in the key set held in memory, without waiting.
+        """Whether ``key``, this very object, is still in the key set held in memory, without waiting.
 
         Starts a background refresh when the set is past its TTL.
         """

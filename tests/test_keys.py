@@ -135,6 +135,15 @@ class OutageTest(KeyStoreTestCase):
         self.io_loop.run_sync(lambda: asyncio.sleep(1.6))
         self.assertEqual(self.status(self.hanko.mint()), 503)
 
+    def test_remembered_token_is_not_answered_past_the_grace_time(self) -> None:
+        self._app.settings["hanko"] = self.hanko.settings(**self.settings_overrides, stale_grace=0.5)
+        token = self.hanko.mint()
+        self.assertEqual([self.status(token), self.status(token)], [200, 200])
+        self.assertEqual(verifier_for(self._app).cache_info().hits, 1)
+        self.hanko.fault = "error"
+        self.io_loop.run_sync(lambda: asyncio.sleep(1.6))
+        self.assertEqual(self.status(token), 503)
+
     def test_slow_endpoint_times_out(self) -> None:
         self._app.settings["hanko"] = self.hanko.settings(**self.settings_overrides, jwks_timeout=0.3)
         self.hanko.fault = "slow"
