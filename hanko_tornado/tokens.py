@@ -211,6 +211,7 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+# The header is read before the signature is checked: its names are not interned, only signed ones are (below).
 _HEADER_DECODER = json.JSONDecoder(object_pairs_hook=_reject_duplicates)
 
 
