@@ -106,7 +106,7 @@ def dev_setup(args: argparse.Namespace) -> tuple[HankoSettings, list[Any], str]:
     fake = FakeHanko(key_size=4096)
     url_host = f"[{args.host}]" if ":" in args.host else args.host
     hanko = HankoSettings(api_url=f"http://{url_host}:{args.port}{DEV_PREFIX}", audience=fake.audience)
-    token = fake.mint("dev-user", lifetime=12 * 3600)
+    token = fake.mint("aaaaaaaa-0000-4000-8000-000000000014", lifetime=12 * 3600)
     return hanko, fake.routes(DEV_PREFIX), token
 
 

@@ -14,6 +14,7 @@ import binascii
 import collections
 import hashlib
 import json
+import re
 import sys
 import time
 from collections.abc import Mapping
@@ -36,6 +37,7 @@ _TO_STANDARD_BASE64 = bytes(_STANDARD[_URL_SAFE.index(byte)] if byte in _URL_SAF
 _REFUSED_ALGORITHMS = frozenset({"none", "HS256", "HS384", "HS512"})
 _LAST_NUMERIC_DATE = 253402300799  # 9999-12-31T23:59:59Z
 _HEADERS_REMEMBERED = 64
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 class CacheInfo(NamedTuple):
@@ -155,9 +157,9 @@ class TokenVerifier:
         iat = _numeric_date(claims, "iat")
         if iat is not None and now + leeway < iat:
             raise InvalidTokenError("token issued in the future")
-        sub = claims.get("sub")
-        if not isinstance(sub, str) or not sub:
-            raise InvalidTokenError("no subject")
+        if not (_is_uuid(claims.get("sub")) and _is_uuid(claims.get("session_id"))):
+            # Hanko signs webhook tokens with the same key: only a UUID user and session make a login.
+            raise InvalidTokenError("not a session token")
         if self.settings.audience and not _has_audience(claims.get("aud"), self.settings.audience):
             raise InvalidTokenError("wrong audience")
         if self.settings.issuer is not None and claims.get("iss") != self.settings.issuer:
@@ -175,6 +177,11 @@ def verifier_for(application: tornado.web.Application) -> TokenVerifier:
         verifier = application.settings["hanko_verifier"] = TokenVerifier(settings)
     assert isinstance(verifier, TokenVerifier)
     return verifier
+
+
+def _is_uuid(value: Any) -> bool:
+    """Whether ``value`` is a UUID string in its canonical 8-4-4-4-12 form, as Hanko writes them."""
+    return isinstance(value, str) and _UUID.fullmatch(value) is not None
 
 
 def _digest(token: str) -> bytes:

@@ -106,7 +106,7 @@ class BrowserTest(AsyncTestCase):
 
     async def check_calls(self, page: Any, context: Any, frontend: str, api: str) -> None:
         await page.goto(frontend + "/")
-        token = self.hanko.mint("browser-user")
+        token = self.hanko.mint("aaaaaaaa-0000-4000-8000-000000000015")
         # As Hanko's frontend SDK stores the token on localhost: not HttpOnly, SameSite=Lax, not Secure on http.
         await page.evaluate("t => { document.cookie = `hanko=${t}; path=/; SameSite=Lax`; }", token)
         (cookie,) = [c for c in await context.cookies() if c["name"] == "hanko"]
@@ -116,12 +116,12 @@ class BrowserTest(AsyncTestCase):
         )
 
         by_cookie = await self.call(page, "cookie", api, {"credentials": "include"})
-        self.assertEqual((by_cookie.get("status"), by_cookie["body"]["user_id"]), (200, "browser-user"), by_cookie)
+        self.assertEqual((by_cookie.get("status"), by_cookie["body"]["user_id"]), (200, "aaaaaaaa-0000-4000-8000-000000000015"), by_cookie)
 
         await page.evaluate("() => { document.cookie = 'hanko=; path=/; max-age=0'; }")
         bearer = {"headers": {"Authorization": f"Bearer {token}"}}
         by_bearer = await self.call(page, "bearer", api, bearer)
-        self.assertEqual((by_bearer.get("status"), by_bearer["body"]["user_id"]), (200, "browser-user"), by_bearer)
+        self.assertEqual((by_bearer.get("status"), by_bearer["body"]["user_id"]), (200, "aaaaaaaa-0000-4000-8000-000000000015"), by_bearer)
 
         anonymous = await self.call(page, "no token", api, {"credentials": "include"})
         self.assertEqual((anonymous.get("status"), anonymous["body"]["error"]), (401, "missing_token"), anonymous)

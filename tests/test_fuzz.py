@@ -6,6 +6,7 @@ import base64
 import json
 import math
 import time
+import uuid
 from typing import Any
 
 import jwt
@@ -49,19 +50,28 @@ def date_ok(value: Any, *, now: float, future_ok: bool) -> bool:
     return future_ok or value <= now + LEEWAY
 
 
+def is_uuid(value: Any) -> bool:
+    """The oracle's own reading of a Hanko id: a UUID in its canonical form."""
+    if not isinstance(value, str) or len(value) != 36:
+        return False
+    try:
+        return str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        return False
+
+
 def expected_status(header: dict[str, Any], payload: dict[str, Any], kid: str) -> int:
     """What a careful verifier answers, written independently of hanko_tornado."""
     now = time.time()
     header_ok = header.get("alg") == "RS256" and header.get("kid", kid) == kid and "crit" not in header
     header_ok = header_ok and header.get("b64", True) is True
-    exp, aud, sub = payload.get("exp"), payload.get("aud"), payload.get("sub")
+    exp, aud = payload.get("exp"), payload.get("aud")
     audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
     claims_ok = (
         date_ok(exp, now=now, future_ok=True)
         and now < exp + LEEWAY
         and all(date_ok(payload[name], now=now, future_ok=False) for name in ("nbf", "iat") if name in payload)
-        and isinstance(sub, str)
-        and sub != ""
+        and all(is_uuid(payload.get(name)) for name in ("sub", "session_id"))
         and "localhost" in [a for a in audiences if isinstance(a, str)]
     )
     return 200 if header_ok and claims_ok else 401
@@ -118,7 +128,7 @@ class FuzzTest(HankoTestCase):
             st.text(max_size=10).filter(lambda n: n not in {"alg", "kid", "crit", "b64"}), json_values, max_size=4
         ),
         extra_claims=st.dictionaries(st.text(max_size=10).filter(lambda n: n not in STANDARD), json_values, max_size=4),
-        overrides=st.dictionaries(st.sampled_from(["exp", "nbf", "iat", "sub", "aud"]), json_values, max_size=2),
+        overrides=st.dictionaries(st.sampled_from(["exp", "nbf", "iat", "sub", "session_id", "aud"]), json_values, max_size=2),
     )
     def test_valid_tokens_with_extras_and_overrides(
         self, extra_header: dict[str, Any], extra_claims: dict[str, Any], overrides: dict[str, Any]
@@ -126,7 +136,8 @@ class FuzzTest(HankoTestCase):
         kid = self.hanko.keys[0].kid
         header = {**extra_header, "alg": "RS256", "kid": kid, "typ": "JWT"}
         payload = {
-            "sub": "u-1",
+            "sub": "aaaaaaaa-0000-4000-8000-000000000012",
+            "session_id": "5e551011-0000-4000-8000-000000000012",
             "exp": math.floor(time.time()) + 600,
             "aud": ["localhost"],
             **extra_claims,

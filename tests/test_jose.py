@@ -63,8 +63,8 @@ class JoseTokensTest(AsyncTestCase):
     async def test_server_accepts_valid_jose_tokens_and_refuses_the_rest(self) -> None:
         tokens = self.minted["tokens"]
         expected = {
-            "valid_rs256": (200, "jose-user"),
-            "valid_es256": (200, "jose-ec-user"),
+            "valid_rs256": (200, "105e0000-0000-4000-8000-000000000001"),
+            "valid_es256": (200, "105e0000-0000-4000-8000-000000000002"),
             "expired_rs256": (401, "expired"),
             "expired_es256": (401, "expired"),
             "tampered_rs256": (401, "bad signature"),

@@ -60,6 +60,10 @@ class EchoSocket(HankoAuthMixin, tornado.websocket.WebSocketHandler):
         self.write_message(f"{self.hanko_user.id}:{message!s}")
 
 
+# The ids every Hanko session token carries: a user and a session, both UUIDs.
+SESSION = {"sub": "aaaaaaaa-0000-4000-8000-000000000012", "session_id": "5e551011-0000-4000-8000-000000000012"}
+
+
 def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -96,13 +100,13 @@ class MixinTestCase(HankoTestCase):
 class TokenLookupTest(MixinTestCase):
     def test_bearer_token_gives_the_user(self) -> None:
         token = self.hanko.mint(
-            "user-1", email="ada@example.com", username="ada", session_id="s-1", claims={"custom": 7}
+            "aaaaaaaa-0000-4000-8000-000000000001", email="ada@example.com", username="ada", session_id="5e551011-0000-4000-8000-000000000001", claims={"custom": 7}
         )
         response = self.fetch_with_token("/user", token)
         self.assertEqual(response.code, 200)
         body = json.loads(response.body)
-        self.assertEqual(body["id"], "user-1")
-        self.assertEqual(body["session_id"], "s-1")
+        self.assertEqual(body["id"], "aaaaaaaa-0000-4000-8000-000000000001")
+        self.assertEqual(body["session_id"], "5e551011-0000-4000-8000-000000000001")
         self.assertEqual(body["email"], "ada@example.com")
         self.assertTrue(body["email_verified"])
         self.assertEqual(body["username"], "ada")
@@ -111,23 +115,23 @@ class TokenLookupTest(MixinTestCase):
         self.assertAlmostEqual(body["expires_at"], time.time() + 3600, delta=5)
 
     def test_cookie_token_gives_the_user(self) -> None:
-        response = self.fetch_with_token("/user", self.hanko.mint("user-2"), cookie=True)
-        self.assertEqual(json.loads(response.body)["id"], "user-2")
+        response = self.fetch_with_token("/user", self.hanko.mint("aaaaaaaa-0000-4000-8000-000000000002"), cookie=True)
+        self.assertEqual(json.loads(response.body)["id"], "aaaaaaaa-0000-4000-8000-000000000002")
 
     def test_bearer_scheme_in_any_letter_case(self) -> None:
-        token = self.hanko.mint("user-3")
+        token = self.hanko.mint("aaaaaaaa-0000-4000-8000-000000000003")
         response = self.fetch("/user", headers={"Authorization": f"bEaReR {token}"})
-        self.assertEqual(json.loads(response.body)["id"], "user-3")
+        self.assertEqual(json.loads(response.body)["id"], "aaaaaaaa-0000-4000-8000-000000000003")
 
     def test_bearer_wins_over_cookie(self) -> None:
-        good, bad = self.hanko.mint("user-4"), "not.a.token"
+        good, bad = self.hanko.mint("aaaaaaaa-0000-4000-8000-000000000004"), "not.a.token"
         both = self.fetch("/user", headers={"Authorization": f"Bearer {good}", "Cookie": f"hanko={bad}"})
         self.assertEqual(both.code, 200)
         refused = self.fetch("/user", headers={"Authorization": f"Bearer {bad}", "Cookie": f"hanko={good}"})
         self.assertEqual(refused.code, 401)
 
     def test_other_authorization_scheme_falls_back_to_cookie(self) -> None:
-        token = self.hanko.mint("user-5")
+        token = self.hanko.mint("aaaaaaaa-0000-4000-8000-000000000005")
         response = self.fetch("/user", headers={"Authorization": "Basic Zm9vOmJhcg==", "Cookie": f"hanko={token}"})
         self.assertEqual(response.code, 200)
 
@@ -179,9 +183,21 @@ class RefusalTest(MixinTestCase):
 
     def test_required_claims(self) -> None:
         self.assert_refused(self.hanko.mint(claims={"exp": None}), "exp")
-        self.assert_refused(self.hanko.mint(claims={"sub": None}), "subject")
+        self.assert_refused(self.hanko.mint(claims={"sub": None}), "not a session token")
         self.assert_refused(self.hanko.mint(claims={"exp": "tomorrow"}), "exp")
         self.assert_refused(self.hanko.mint(claims={"exp": 10**400}), "exp")
+
+    def test_only_session_tokens_open_a_session(self) -> None:
+        for claims in (
+            {"session_id": None},
+            {"session_id": "s-1"},
+            {"session_id": 7},
+            {"sub": "hanko webhooks"},
+            {"sub": "{aaaaaaaa-0000-4000-8000-000000000012}"},
+            {"session_id": "5e551011-0000-4000-8000-0000000000123"},
+        ):
+            with self.subTest(claims=claims):
+                self.assert_refused(self.hanko.mint(claims=claims), "not a session token")
 
     def test_wrong_audience(self) -> None:
         self.assert_refused(self.hanko.mint(audience=["evil.example"]), "audience")
@@ -195,7 +211,7 @@ class RefusalTest(MixinTestCase):
         self.assert_refused(self.hanko.mint(key=SigningKey.generate(key_size=2048)), "unknown signing key")
 
     def test_tampered_payload(self) -> None:
-        header, payload, signature = self.hanko.mint("user-1").split(".")
+        header, payload, signature = self.hanko.mint("aaaaaaaa-0000-4000-8000-000000000001").split(".")
         claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
         claims["sub"] = "admin"
         self.assert_refused(".".join([header, b64(json.dumps(claims).encode()), signature]), "bad signature")
@@ -230,13 +246,13 @@ class RefusalTest(MixinTestCase):
         self.assert_refused(".".join([b64(header.encode()), *token.split(".")[1:]]), "malformed")
 
     def test_kid_less_token_with_one_fitting_key(self) -> None:
-        claims = {"sub": "u-1", "exp": int(time.time()) + 600, "aud": ["localhost"]}
+        claims = {**SESSION, "exp": int(time.time()) + 600, "aud": ["localhost"]}
         token = jwt.encode(claims, self.hanko.keys[0].private_key, "RS256")
         self.assertEqual(self.fetch_with_token("/user", token).code, 200)
 
     def test_kid_less_token_with_two_fitting_keys(self) -> None:
         self.hanko.rotate_key()
-        claims = {"sub": "u-1", "exp": int(time.time()) + 600, "aud": ["localhost"]}
+        claims = {**SESSION, "exp": int(time.time()) + 600, "aud": ["localhost"]}
         self.assert_refused(jwt.encode(claims, self.hanko.keys[0].private_key, "RS256"), "unknown signing key")
 
 
@@ -261,8 +277,8 @@ class OptionalAuthTest(MixinTestCase):
         self.assertEqual(json.loads(self.fetch("/optional").body), {"user": None})
 
     def test_valid_token_gives_the_user(self) -> None:
-        response = self.fetch_with_token("/optional", self.hanko.mint("user-9"))
-        self.assertEqual(json.loads(response.body), {"user": "user-9"})
+        response = self.fetch_with_token("/optional", self.hanko.mint("aaaaaaaa-0000-4000-8000-000000000007"))
+        self.assertEqual(json.loads(response.body), {"user": "aaaaaaaa-0000-4000-8000-000000000007"})
 
     def test_invalid_token_is_still_refused(self) -> None:
         response = self.fetch_with_token("/optional", self.hanko.mint(lifetime=-3600), raise_error=False)
@@ -271,8 +287,8 @@ class OptionalAuthTest(MixinTestCase):
 
 class CompositionTest(MixinTestCase):
     def test_super_prepare_runs_after_authentication(self) -> None:
-        response = self.fetch_with_token("/composed", self.hanko.mint("user-7"))
-        self.assertEqual(json.loads(response.body), {"audited": "user-7"})
+        response = self.fetch_with_token("/composed", self.hanko.mint("aaaaaaaa-0000-4000-8000-000000000006"))
+        self.assertEqual(json.loads(response.body), {"audited": "aaaaaaaa-0000-4000-8000-000000000006"})
 
     def test_super_prepare_does_not_run_when_refused(self) -> None:
         self.assertEqual(self.fetch("/composed").code, 401)
@@ -281,12 +297,12 @@ class CompositionTest(MixinTestCase):
 class WebSocketTest(MixinTestCase):
     @gen_test
     async def test_socket_with_token(self) -> None:
-        token = self.hanko.mint("user-ws")
+        token = self.hanko.mint("aaaaaaaa-0000-4000-8000-000000000009")
         url = f"ws://127.0.0.1:{self.get_http_port()}/socket"
         request = tornado.httpclient.HTTPRequest(url, headers={"Authorization": f"Bearer {token}"})
         connection = await tornado.websocket.websocket_connect(request)
         connection.write_message("hi")
-        self.assertEqual(await connection.read_message(), "user-ws:hi")
+        self.assertEqual(await connection.read_message(), "aaaaaaaa-0000-4000-8000-000000000009:hi")
         connection.close()
 
     @gen_test

@@ -94,11 +94,11 @@ class ServerTest(AsyncTestCase):
         env = {"HANKO_API_URL": self.hanko.api_url, "HANKO_AUDIENCE": "localhost"}
         async with running_server(env) as server:
             self.assertEqual(json.loads((await server.fetch("/")).body), {"message": "Tornado x Hanko!"})
-            token = self.hanko.mint("user-42")
+            token = self.hanko.mint("aaaaaaaa-0000-4000-8000-000000000008")
             response = await server.fetch("/protected", headers={"Authorization": f"Bearer {token}"})
             self.assertEqual(response.code, 200)
             self.assertEqual(
-                json.loads(response.body), {"message": "Hello from protected route!", "user_id": "user-42"}
+                json.loads(response.body), {"message": "Hello from protected route!", "user_id": "aaaaaaaa-0000-4000-8000-000000000008"}
             )
             refused = await server.fetch("/protected", headers={"Cookie": f"hanko={self.hanko.mint(lifetime=-99)}"})
             self.assertEqual(refused.code, 401)
@@ -176,7 +176,7 @@ class ServerTest(AsyncTestCase):
             assert bearer is not None and cookie is not None, banner
             self.assertEqual(bearer.group(2), f"http://127.0.0.1:{server.port}/protected")
             response = await server.fetch("/protected", headers={"Authorization": f"Bearer {bearer.group(1)}"})
-            self.assertEqual(json.loads(response.body)["user_id"], "dev-user")
+            self.assertEqual(json.loads(response.body)["user_id"], "aaaaaaaa-0000-4000-8000-000000000014")
             response = await server.fetch("/protected", headers={"Cookie": f"hanko={cookie.group(1)}"})
             self.assertEqual(response.code, 200)
             jwks = json.loads((await server.fetch("/_dev/hanko/.well-known/jwks.json")).body)

@@ -47,7 +47,7 @@ class SessionCheckTestCase(HankoTestCase):
 
 class SessionCheckOnTest(SessionCheckTestCase):
     def test_live_session_costs_one_call_per_period(self) -> None:
-        token = self.hanko.mint(session_id="s-1")
+        token = self.hanko.mint(session_id="5e551011-0000-4000-8000-000000000001")
         self.assertEqual([self.status(token) for _ in range(5)], [200] * 5)
         self.assertEqual(self.hanko.validations, 1)
         self.sleep(0.55)
@@ -55,9 +55,9 @@ class SessionCheckOnTest(SessionCheckTestCase):
         self.assertEqual(self.hanko.validations, 2)
 
     def test_logged_out_session_is_refused_within_the_cache_time(self) -> None:
-        token = self.hanko.mint(session_id="s-2")
+        token = self.hanko.mint(session_id="5e551011-0000-4000-8000-000000000002")
         self.assertEqual(self.status(token), 200)
-        self.hanko.revoke("s-2")
+        self.hanko.revoke("5e551011-0000-4000-8000-000000000002")
         self.sleep(0.55)
         response = self.fetch_with_token("/user", token, raise_error=False)
         self.assertEqual(response.code, 401)
@@ -67,27 +67,27 @@ class SessionCheckOnTest(SessionCheckTestCase):
         self.assertEqual(self.hanko.validations, 2, "the refusal is remembered too")
 
     def test_other_tokens_of_a_live_session_share_the_answer(self) -> None:
-        self.assertEqual(self.status(self.hanko.mint(session_id="s-3")), 200)
-        self.assertEqual(self.status(self.hanko.mint(session_id="s-3")), 200)
+        self.assertEqual(self.status(self.hanko.mint(session_id="5e551011-0000-4000-8000-000000000003")), 200)
+        self.assertEqual(self.status(self.hanko.mint(session_id="5e551011-0000-4000-8000-000000000003")), 200)
         self.assertEqual(self.hanko.validations, 1)
 
     @gen_test
     async def test_concurrent_requests_for_one_session_share_one_call(self) -> None:
-        token = self.hanko.mint(session_id="s-4")
+        token = self.hanko.mint(session_id="5e551011-0000-4000-8000-000000000004")
         responses = await fetch_concurrently([(self.get_url("/user"), token)] * 30)
         self.assertEqual([r.code for r in responses], [200] * 30)
         self.assertEqual(self.hanko.validations, 1)
 
     def test_per_handler_override(self) -> None:
-        token = self.hanko.mint(session_id="s-5")
-        self.hanko.revoke("s-5")
+        token = self.hanko.mint(session_id="5e551011-0000-4000-8000-000000000005")
+        self.hanko.revoke("5e551011-0000-4000-8000-000000000005")
         self.assertEqual(self.status(token, "/never"), 200)
         self.assertEqual(self.hanko.validations, 0)
         self.assertEqual(self.status(token, "/user"), 401)
 
     def test_token_is_never_logged(self) -> None:
-        token = self.hanko.mint(session_id="s-6")
-        self.hanko.revoke("s-6")
+        token = self.hanko.mint(session_id="5e551011-0000-4000-8000-000000000006")
+        self.hanko.revoke("5e551011-0000-4000-8000-000000000006")
         with captured_logs() as lines:
             self.status(token)
             self.hanko.session_fault = "error"
@@ -144,8 +144,8 @@ class SessionCheckOffTest(SessionCheckTestCase):
     settings_overrides: ClassVar[dict[str, Any]] = {}
 
     def test_off_by_default_trusts_the_signature(self) -> None:
-        token = self.hanko.mint(session_id="s-7")
-        self.hanko.revoke("s-7")
+        token = self.hanko.mint(session_id="5e551011-0000-4000-8000-000000000007")
+        self.hanko.revoke("5e551011-0000-4000-8000-000000000007")
         self.assertEqual(self.status(token), 200)
         self.assertEqual(self.hanko.validations, 0)
         self.assertEqual(self.status(token, "/always"), 401)
@@ -157,7 +157,7 @@ class SharedCacheTest(SessionCheckTestCase):
         cache = SimpleMemoryCache()
         settings = self.hanko.settings(session_check="validate", cache=cache)
         first, second = TokenVerifier(settings), TokenVerifier(settings)
-        token = self.hanko.mint(session_id="s-8")
+        token = self.hanko.mint(session_id="5e551011-0000-4000-8000-000000000008")
         for verifier in (first, second):
             user = await verifier.verify_token(token)
             await verifier.session_checker.check(token, user)

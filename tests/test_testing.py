@@ -40,31 +40,31 @@ class FakeHankoTest(AsyncTestCase):
 
     @gen_test
     async def test_minted_token_is_hanko_shaped(self) -> None:
-        token = self.hanko.mint("u-1", email="ada@example.com", username="ada", session_id="s-1", lifetime=60)
+        token = self.hanko.mint("aaaaaaaa-0000-4000-8000-000000000012", email="ada@example.com", username="ada", session_id="5e551011-0000-4000-8000-000000000001", lifetime=60)
         header = jwt.get_unverified_header(token)
         self.assertEqual((header["alg"], header["typ"], header["kid"]), ("RS256", "JWT", self.hanko.keys[0].kid))
         claims = jwt.decode(token, options={"verify_signature": False})
-        self.assertEqual(claims["sub"], "u-1")
+        self.assertEqual(claims["sub"], "aaaaaaaa-0000-4000-8000-000000000012")
         self.assertEqual(claims["aud"], ["localhost"])
         self.assertEqual(claims["email"], {"address": "ada@example.com", "is_primary": True, "is_verified": True})
-        self.assertEqual((claims["username"], claims["session_id"], claims["amr"]), ("ada", "s-1", ["passkey"]))
+        self.assertEqual((claims["username"], claims["session_id"], claims["amr"]), ("ada", "5e551011-0000-4000-8000-000000000001", ["passkey"]))
         self.assertAlmostEqual(claims["exp"] - time.time(), 60, delta=2)
         self.assertNotIn("iss", claims)
 
     @gen_test
     async def test_session_validation_get_and_post(self) -> None:
-        token = self.hanko.mint("u-1", session_id="s-1")
+        token = self.hanko.mint("aaaaaaaa-0000-4000-8000-000000000012", session_id="5e551011-0000-4000-8000-000000000001")
         by_header = json.loads(
             (await self.get("/sessions/validate", headers={"Authorization": f"Bearer {token}"})).body
         )
         self.assertTrue(by_header["is_valid"])
-        self.assertEqual(by_header["claims"]["subject"], "u-1")
-        self.assertEqual(by_header["claims"]["session_id"], "s-1")
+        self.assertEqual(by_header["claims"]["subject"], "aaaaaaaa-0000-4000-8000-000000000012")
+        self.assertEqual(by_header["claims"]["session_id"], "5e551011-0000-4000-8000-000000000001")
         by_cookie = json.loads((await self.get("/sessions/validate", headers={"Cookie": f"hanko={token}"})).body)
         self.assertTrue(by_cookie["is_valid"])
         posted = await self.get("/sessions/validate", method="POST", body=json.dumps({"session_token": token}))
         self.assertTrue(json.loads(posted.body)["is_valid"])
-        self.hanko.revoke("s-1")
+        self.hanko.revoke("5e551011-0000-4000-8000-000000000001")
         posted = await self.get("/sessions/validate", method="POST", body=json.dumps({"session_token": token}))
         self.assertEqual((posted.code, json.loads(posted.body)), (200, {"is_valid": False}))
         missing = await self.get("/sessions/validate", method="POST", body="{}")

@@ -21,7 +21,7 @@ function claims(overrides = {}) {
   };
 }
 
-async function sign(key, { lifetime = 3600, iat = now, subject = "jose-user" } = {}) {
+async function sign(key, { lifetime = 3600, iat = now, subject = "105e0000-0000-4000-8000-000000000001" } = {}) {
   return new SignJWT(claims())
     .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: "JWT" })
     .setSubject(subject)
@@ -46,7 +46,7 @@ stranger.kid = rsa.kid; // another key that claims the published kid
 const valid = await sign(rsa);
 const tokens = {
   valid_rs256: valid,
-  valid_es256: await sign(ec, { subject: "jose-ec-user" }),
+  valid_es256: await sign(ec, { subject: "105e0000-0000-4000-8000-000000000002" }),
   expired_rs256: await sign(rsa, { iat: now - 7200, lifetime: 3600 }),
   expired_es256: await sign(ec, { iat: now - 7200, lifetime: 3600 }),
   tampered_rs256: tamper(valid),
