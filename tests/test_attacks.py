@@ -78,7 +78,8 @@ class AttackTest(HankoTestCase):
                 self.assertEqual(code, 401)
                 self.assertIn("algorithm does not match the key", message)
         self.assertEqual(
-            self.answer(jwt.encode(claims(), ec_key.private_key, "ES256", headers={"kid": ec_key.kid})), (200, "aaaaaaaa-0000-4000-8000-000000000001")
+            self.answer(jwt.encode(claims(), ec_key.private_key, "ES256", headers={"kid": ec_key.kid})),
+            (200, "aaaaaaaa-0000-4000-8000-000000000001"),
         )
 
     def test_kid_values_that_are_paths_or_huge(self) -> None:
@@ -98,7 +99,10 @@ class AttackTest(HankoTestCase):
         pointing = {"jku": url, "x5u": url, "jwk": embedded, "x5c": ["MIIB"]}
         self.assertEqual(self.answer(self.hanko.mint(key=attacker, headers=pointing))[0], 401)
         self.assertEqual(self.answer(self.hanko.mint(key=attacker, headers={**pointing, "kid": attacker.kid}))[0], 401)
-        self.assertEqual(self.answer(self.hanko.mint("aaaaaaaa-0000-4000-8000-000000000002", headers=pointing)), (200, "aaaaaaaa-0000-4000-8000-000000000002"))
+        self.assertEqual(
+            self.answer(self.hanko.mint("aaaaaaaa-0000-4000-8000-000000000002", headers=pointing)),
+            (200, "aaaaaaaa-0000-4000-8000-000000000002"),
+        )
         self.assertEqual(CountingHandler.hits, 0, "nothing was fetched from the URLs in the token")
         elsewhere.stop()
 
@@ -124,7 +128,9 @@ class AttackTest(HankoTestCase):
     def test_duplicate_claims_are_refused_even_when_signed(self) -> None:
         key = self.hanko.keys[0]
         header = b64(json.dumps({"alg": "RS256", "kid": key.kid}).encode())
-        payload = b64(b'{"sub": "aaaaaaaa-0000-4000-8000-000000000001", "sub": "admin", "exp": 9999999999, "aud": ["localhost"]}')
+        payload = b64(
+            b'{"sub": "aaaaaaaa-0000-4000-8000-000000000001", "sub": "admin", "exp": 9999999999, "aud": ["localhost"]}'
+        )
         signature = jwt.get_algorithm_by_name("RS256").sign(f"{header}.{payload}".encode(), key.private_key)
         code, message = self.answer(f"{header}.{payload}.{b64(signature)}")
         self.assertEqual((code, message), (401, "The session token was refused: malformed payload."))
@@ -139,7 +145,10 @@ class AttackTest(HankoTestCase):
                     continue
                 self.assertLess(response.code, 500)
         self.assertEqual(self.answer("a" * 20_000)[0], 401)
-        self.assertEqual(self.answer(self.hanko.mint("aaaaaaaa-0000-4000-8000-000000000013")), (200, "aaaaaaaa-0000-4000-8000-000000000013"))
+        self.assertEqual(
+            self.answer(self.hanko.mint("aaaaaaaa-0000-4000-8000-000000000013")),
+            (200, "aaaaaaaa-0000-4000-8000-000000000013"),
+        )
 
 
 class HostileAnswer(tornado.web.RequestHandler):

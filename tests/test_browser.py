@@ -116,12 +116,20 @@ class BrowserTest(AsyncTestCase):
         )
 
         by_cookie = await self.call(page, "cookie", api, {"credentials": "include"})
-        self.assertEqual((by_cookie.get("status"), by_cookie["body"]["user_id"]), (200, "aaaaaaaa-0000-4000-8000-000000000015"), by_cookie)
+        self.assertEqual(
+            (by_cookie.get("status"), by_cookie["body"]["user_id"]),
+            (200, "aaaaaaaa-0000-4000-8000-000000000015"),
+            by_cookie,
+        )
 
         await page.evaluate("() => { document.cookie = 'hanko=; path=/; max-age=0'; }")
         bearer = {"headers": {"Authorization": f"Bearer {token}"}}
         by_bearer = await self.call(page, "bearer", api, bearer)
-        self.assertEqual((by_bearer.get("status"), by_bearer["body"]["user_id"]), (200, "aaaaaaaa-0000-4000-8000-000000000015"), by_bearer)
+        self.assertEqual(
+            (by_bearer.get("status"), by_bearer["body"]["user_id"]),
+            (200, "aaaaaaaa-0000-4000-8000-000000000015"),
+            by_bearer,
+        )
 
         anonymous = await self.call(page, "no token", api, {"credentials": "include"})
         self.assertEqual((anonymous.get("status"), anonymous["body"]["error"]), (401, "missing_token"), anonymous)

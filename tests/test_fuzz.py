@@ -128,7 +128,9 @@ class FuzzTest(HankoTestCase):
             st.text(max_size=10).filter(lambda n: n not in {"alg", "kid", "crit", "b64"}), json_values, max_size=4
         ),
         extra_claims=st.dictionaries(st.text(max_size=10).filter(lambda n: n not in STANDARD), json_values, max_size=4),
-        overrides=st.dictionaries(st.sampled_from(["exp", "nbf", "iat", "sub", "session_id", "aud"]), json_values, max_size=2),
+        overrides=st.dictionaries(
+            st.sampled_from(["exp", "nbf", "iat", "sub", "session_id", "aud"]), json_values, max_size=2
+        ),
     )
     def test_valid_tokens_with_extras_and_overrides(
         self, extra_header: dict[str, Any], extra_claims: dict[str, Any], overrides: dict[str, Any]

@@ -177,10 +177,19 @@ class VerifiedTokenCacheTest(KeyStoreTestCase):
     @gen_test
     async def test_tokens_asked_about_in_turn_are_not_mixed_up(self) -> None:
         verifier = verifier_for(self._app)
-        tokens = {user: self.hanko.mint(user) for user in ("aaaaaaaa-0000-4000-8000-000000000010", "aaaaaaaa-0000-4000-8000-000000000011")}
+        tokens = {
+            user: self.hanko.mint(user)
+            for user in ("aaaaaaaa-0000-4000-8000-000000000010", "aaaaaaaa-0000-4000-8000-000000000011")
+        }
         self.assertIsNone(verifier.remembered_user(tokens["aaaaaaaa-0000-4000-8000-000000000010"]))
-        self.assertEqual((await verifier.verify_token(tokens["aaaaaaaa-0000-4000-8000-000000000011"])).id, "aaaaaaaa-0000-4000-8000-000000000011")
-        self.assertEqual((await verifier.verify_token(tokens["aaaaaaaa-0000-4000-8000-000000000010"])).id, "aaaaaaaa-0000-4000-8000-000000000010")
+        self.assertEqual(
+            (await verifier.verify_token(tokens["aaaaaaaa-0000-4000-8000-000000000011"])).id,
+            "aaaaaaaa-0000-4000-8000-000000000011",
+        )
+        self.assertEqual(
+            (await verifier.verify_token(tokens["aaaaaaaa-0000-4000-8000-000000000010"])).id,
+            "aaaaaaaa-0000-4000-8000-000000000010",
+        )
         for user, token in tokens.items():
             remembered = verifier.remembered_user(token)
             self.assertEqual(remembered.id if remembered else None, user)

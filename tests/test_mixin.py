@@ -100,7 +100,11 @@ class MixinTestCase(HankoTestCase):
 class TokenLookupTest(MixinTestCase):
     def test_bearer_token_gives_the_user(self) -> None:
         token = self.hanko.mint(
-            "aaaaaaaa-0000-4000-8000-000000000001", email="ada@example.com", username="ada", session_id="5e551011-0000-4000-8000-000000000001", claims={"custom": 7}
+            "aaaaaaaa-0000-4000-8000-000000000001",
+            email="ada@example.com",
+            username="ada",
+            session_id="5e551011-0000-4000-8000-000000000001",
+            claims={"custom": 7},
         )
         response = self.fetch_with_token("/user", token)
         self.assertEqual(response.code, 200)

@@ -98,7 +98,8 @@ class ServerTest(AsyncTestCase):
             response = await server.fetch("/protected", headers={"Authorization": f"Bearer {token}"})
             self.assertEqual(response.code, 200)
             self.assertEqual(
-                json.loads(response.body), {"message": "Hello from protected route!", "user_id": "aaaaaaaa-0000-4000-8000-000000000008"}
+                json.loads(response.body),
+                {"message": "Hello from protected route!", "user_id": "aaaaaaaa-0000-4000-8000-000000000008"},
             )
             refused = await server.fetch("/protected", headers={"Cookie": f"hanko={self.hanko.mint(lifetime=-99)}"})
             self.assertEqual(refused.code, 401)

@@ -40,20 +40,31 @@ class FakeHankoTest(AsyncTestCase):
 
     @gen_test
     async def test_minted_token_is_hanko_shaped(self) -> None:
-        token = self.hanko.mint("aaaaaaaa-0000-4000-8000-000000000012", email="ada@example.com", username="ada", session_id="5e551011-0000-4000-8000-000000000001", lifetime=60)
+        token = self.hanko.mint(
+            "aaaaaaaa-0000-4000-8000-000000000012",
+            email="ada@example.com",
+            username="ada",
+            session_id="5e551011-0000-4000-8000-000000000001",
+            lifetime=60,
+        )
         header = jwt.get_unverified_header(token)
         self.assertEqual((header["alg"], header["typ"], header["kid"]), ("RS256", "JWT", self.hanko.keys[0].kid))
         claims = jwt.decode(token, options={"verify_signature": False})
         self.assertEqual(claims["sub"], "aaaaaaaa-0000-4000-8000-000000000012")
         self.assertEqual(claims["aud"], ["localhost"])
         self.assertEqual(claims["email"], {"address": "ada@example.com", "is_primary": True, "is_verified": True})
-        self.assertEqual((claims["username"], claims["session_id"], claims["amr"]), ("ada", "5e551011-0000-4000-8000-000000000001", ["passkey"]))
+        self.assertEqual(
+            (claims["username"], claims["session_id"], claims["amr"]),
+            ("ada", "5e551011-0000-4000-8000-000000000001", ["passkey"]),
+        )
         self.assertAlmostEqual(claims["exp"] - time.time(), 60, delta=2)
         self.assertNotIn("iss", claims)
 
     @gen_test
     async def test_session_validation_get_and_post(self) -> None:
-        token = self.hanko.mint("aaaaaaaa-0000-4000-8000-000000000012", session_id="5e551011-0000-4000-8000-000000000001")
+        token = self.hanko.mint(
+            "aaaaaaaa-0000-4000-8000-000000000012", session_id="5e551011-0000-4000-8000-000000000001"
+        )
         by_header = json.loads(
             (await self.get("/sessions/validate", headers={"Authorization": f"Bearer {token}"})).body
         )
