@@ -6,6 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from hanko_tornado.errors import AuthenticationError, HankoError, InvalidTokenError, MissingTokenError
+from hanko_tornado.session_protocol import SessionStatus
 from hanko_tornado.tokens import TokenVerifier, verifier_for
 from hanko_tornado.user import HankoUser
 
@@ -44,6 +45,9 @@ class HankoAuthMixin(_Handler):
     #: Ask Hanko whether the session still exists: ``None`` follows the
     #: ``session_check`` setting, ``True``/``False`` decide for this handler.
     hanko_session_check: bool | None = None
+    #: What Hanko said of this request's session (its expiry and idle expiry), when the
+    #: session check ran and Hanko answered; ``None`` otherwise.
+    hanko_session: SessionStatus | None = None
 
     def get_hanko_verifier(self) -> TokenVerifier:
         """The verifier for this application; override to supply another."""
@@ -99,12 +103,12 @@ class HankoAuthMixin(_Handler):
         # verify_token hashes the token once more: a microsecond, next to the signature check it leads to.
         user = user or await verifier.verify_token(token)
         if self._checks_sessions(verifier):
-            await verifier.session_checker.check(token, user)
+            self.hanko_session = await verifier.session_checker.check(token, user)
         return user
 
     def _checks_sessions(self, verifier: TokenVerifier) -> bool:
         if self.hanko_session_check is None:
-            return verifier.settings.session_check == "validate"
+            return verifier.settings.session_check != "off"
         return self.hanko_session_check
 
     def _refuse(self, error: HankoError) -> None:

@@ -1,146 +1,173 @@
 """Revocation: ask Hanko whether a verified token's session still exists.
 
 A Hanko token checked only by its signature stays valid until ``exp``, even
-after logout.  With ``session_check="validate"``, a :class:`SessionChecker`
-asks ``GET {api_url}/sessions/validate`` (passive: it does not extend the
-session's idle timeout) about each session, and remembers the answer for
-``session_check_ttl`` seconds (never past ``exp``): in this process, and in
-the key store's aiocache cache, so that processes sharing a Redis cache share
-the answers too.  Concurrent requests for one session share one call.
+after logout.  With ``session_check="validate"`` or ``"renew"``, a
+:class:`SessionChecker` asks Hanko's ``/sessions/validate`` about each
+session and remembers the answer for ``session_check_ttl`` seconds (never
+past the token's ``exp``, nor the session's expiry or idle expiry): in this
+process, and in the key store's aiocache cache, so that processes sharing a
+Redis cache share the answers too.  Concurrent requests for one session share
+one call.  ``"validate"`` asks with ``GET`` (passive); ``"renew"`` with
+``POST``, which also moves the session's idle timeout, as Hanko's docs advise
+backends to do.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import hashlib
-import json
 import logging
 import math
 import time
 
-from tornado.httpclient import HTTPRequest
+from tornado.httpclient import AsyncHTTPClient
+from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
 from hanko_tornado.errors import InvalidTokenError, SessionCheckUnavailableError
 from hanko_tornado.keys import KeyStore
+from hanko_tornado.session_protocol import SessionStatus, ask_hanko
 from hanko_tornado.settings import HankoSettings
 from hanko_tornado.user import HankoUser
 
-__all__ = ["SessionChecker"]
+__all__ = ["SessionChecker", "SessionStatus"]
 
 log = logging.getLogger("hanko_tornado")
 
 _MAX_REMEMBERED_SESSIONS = 10_000
+_ANSWER_BODY_BYTES = 64 * 1024
 
 
 class SessionChecker:
     """Checks sessions against Hanko's ``/sessions/validate`` for one application.
 
-    It borrows the key store's HTTP client and cache.
+    It has an HTTP client of its own, with ``session_check_concurrency``
+    connections, so that session checks never queue behind key fetches (or
+    key fetches behind them); it shares the key store's cache.
     """
 
     def __init__(self, settings: HankoSettings, key_store: KeyStore) -> None:
         self.settings = settings
         self.key_store = key_store
         self.validate_url = f"{settings.api_url}/sessions/validate"
-        # session key -> (is_valid, answer good until, wall-clock seconds)
-        self._answers: collections.OrderedDict[str, tuple[bool, float]] = collections.OrderedDict()
-        self._pending: dict[str, asyncio.Future[bool]] = {}
+        self._answers: collections.OrderedDict[str, SessionStatus] = collections.OrderedDict()
+        self._pending: dict[str, asyncio.Future[SessionStatus | None]] = {}
+        self._slots: asyncio.Semaphore | None = None
+        self._http_client: AsyncHTTPClient | None = None
         self._failing = False
+        self._congested = False
         self._last_failure = -math.inf
 
-    async def check(self, token: str, user: HankoUser) -> None:
-        """Return when ``user``'s session is live; raise when Hanko says it ended.
+    async def check(self, token: str, user: HankoUser) -> SessionStatus | None:
+        """What Hanko says of ``user``'s live session; ``None`` when it could not say and the check fails open.
 
-        :raises InvalidTokenError: Hanko answered ``is_valid: false``.
+        :raises InvalidTokenError: Hanko says the session ended, or refused the token (400, 401, 403, 404).
         :raises SessionCheckUnavailableError: Hanko could not answer and the check fails closed.
         """
-        session = user.session_id or hashlib.sha256(token.encode()).hexdigest()
-        answer = self._answers.get(session)
-        if answer is not None and time.time() < answer[1]:
-            valid = answer[0]
-        else:
+        session = user.session_id
+        assert session is not None, "verified session tokens carry a session_id"
+        status = self._answers.get(session)
+        if status is None or time.time() >= status.good_until:
             pending = self._pending.get(session)
             if pending is None:
                 pending = self._pending[session] = asyncio.ensure_future(self._ask(session, token, user))
                 pending.add_done_callback(lambda _: self._pending.pop(session, None))
-            valid = await asyncio.shield(pending)
-        if not valid:
-            raise InvalidTokenError("session ended")
+            status = await asyncio.shield(pending)
+            if status is None:
+                return None
+        if not status.valid:
+            raise InvalidTokenError(status.reason)
+        return status
 
-    async def _ask(self, session: str, token: str, user: HankoUser) -> bool:
+    async def close(self) -> None:
+        """Close the HTTP client; call on shutdown."""
+        if self._http_client is not None:
+            self._http_client.close()
+            self._http_client = None
+
+    def get_http_client(self) -> AsyncHTTPClient:
+        """The client for session checks: its own connections, no redirects, a small body cap."""
+        if self._http_client is None:
+            self._http_client = SimpleAsyncHTTPClient(
+                force_instance=True,
+                max_clients=self.settings.session_check_concurrency,
+                max_body_size=_ANSWER_BODY_BYTES,
+            )
+        return self._http_client
+
+    async def _ask(self, session: str, token: str, user: HankoUser) -> SessionStatus | None:
         cache_key = f"hanko_tornado:session:{self.settings.api_url}:{session}"
-        answer = await self._read_cache(cache_key)
-        if answer is None:
+        status = await self._read_cache(cache_key, session)
+        if status is None:
             if time.monotonic() - self._last_failure < self.settings.refetch_interval:
-                # Hanko failed a moment ago: do not pile more calls on it.
-                return self._unanswered(None)
+                return self._unavailable()  # Hanko failed a moment ago: do not pile more calls on it
+            if self._slots is None:
+                self._slots = asyncio.Semaphore(self.settings.session_check_concurrency)
             try:
-                valid = await self._validate(token)
+                # Waiting for a free connection here is this process's congestion, not Hanko failing.
+                await asyncio.wait_for(self._slots.acquire(), self.settings.session_check_timeout)
+            except asyncio.TimeoutError:
+                if not self._congested:
+                    self._congested = True
+                    log.warning(
+                        "session checks waited %gs for one of this process's %d connections to Hanko; "
+                        "raise session_check_concurrency if this recurs",
+                        self.settings.session_check_timeout,
+                        self.settings.session_check_concurrency,
+                    )
+                return self._unavailable()
+            self._congested = False
+            try:
+                status = await ask_hanko(self.get_http_client(), self.settings, session, token, user.expires_at)
             except Exception as error:  # noqa: BLE001 - any failure to get an answer is handled alike
-                return self._unanswered(error)
+                self._hanko_failed(error)
+                return self._unavailable()
+            finally:
+                self._slots.release()
             if self._failing:
                 self._failing = False
                 log.info("Hanko session validation answers again")
-            answer = (valid, min(time.time() + self.settings.session_check_ttl, user.expires_at.timestamp()))
-            await self._write_cache(cache_key, answer)
-        self._remember(session, answer)
-        return answer[0]
+            await self._write_cache(cache_key, status)
+        self._remember(session, status)
+        return status
 
-    async def _validate(self, token: str) -> bool:
-        request = HTTPRequest(
-            self.validate_url,
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            connect_timeout=self.settings.session_check_timeout,
-            request_timeout=self.settings.session_check_timeout,
-            follow_redirects=False,
-            decompress_response=False,
-        )
-        response = await self.key_store.get_http_client().fetch(request, raise_error=False)
-        if response.code != 200:
-            raise ValueError(f"answered HTTP {response.code}")
-        answer = json.loads(response.body)
-        valid = answer.get("is_valid") if isinstance(answer, dict) else None
-        if not isinstance(valid, bool):  # a 200 alone does not mean valid: Hanko says so in is_valid
-            raise ValueError("answer has no boolean is_valid")
-        return valid
-
-    def _unanswered(self, error: Exception | None) -> bool:
-        fail_open = self.settings.session_check_failure == "open"
-        if error is not None:
-            self._last_failure = time.monotonic()
+    def _hanko_failed(self, error: Exception) -> None:
+        self._last_failure = time.monotonic()
         if not self._failing:
             self._failing = True
-            outcome = "accepting locally verified tokens" if fail_open else "refusing requests with 503"
-            log.warning("Hanko session validation failed (%s); %s", error, outcome)
-        if fail_open:
-            return True
-        raise SessionCheckUnavailableError(retry_after=max(1, round(self.settings.refetch_interval)))
+            outcome = "accepting locally verified tokens" if self._fails_open else "refusing requests with 503"
+            log.warning("Hanko session validation failed (%s); %s", error or type(error).__name__, outcome)
 
-    def _remember(self, session: str, answer: tuple[bool, float]) -> None:
-        self._answers[session] = answer
+    @property
+    def _fails_open(self) -> bool:
+        return self.settings.session_check_failure == "open"
+
+    def _unavailable(self) -> SessionStatus | None:
+        """``None`` (accept the locally verified token) when failing open; else raise."""
+        if self._fails_open:
+            return None
+        raise SessionCheckUnavailableError(retry_after=max(1, math.ceil(self.settings.refetch_interval)))
+
+    def _remember(self, session: str, status: SessionStatus) -> None:
+        self._answers[session] = status
         self._answers.move_to_end(session)
         if len(self._answers) > _MAX_REMEMBERED_SESSIONS:
             self._answers.popitem(last=False)
 
-    async def _read_cache(self, cache_key: str) -> tuple[bool, float] | None:
+    async def _read_cache(self, cache_key: str, session: str) -> SessionStatus | None:
         """A live answer another request (or process) stored, checked as strictly as Hanko's own."""
         text = await self.key_store.get_cache().get(cache_key)
         if text is None:
             return None
         try:
-            entry = json.loads(text)
-            valid, good_until = entry["is_valid"], float(entry["until"])
-            now = time.time()
-            if not isinstance(valid, bool) or not now < good_until <= now + self.settings.session_check_ttl:
-                raise ValueError("bad entry")
-            return valid, good_until
+            status = SessionStatus.from_json(session, text)
+            if not time.time() < status.good_until <= time.time() + self.settings.session_check_ttl:
+                raise ValueError("bad times")
+            return status
         except Exception as error:  # noqa: BLE001 - any malformed entry is ignored alike
             log.warning("ignoring a malformed shared session cache entry: %s", error)
             return None
 
-    async def _write_cache(self, cache_key: str, answer: tuple[bool, float]) -> None:
-        ttl = answer[1] - time.time()
+    async def _write_cache(self, cache_key: str, status: SessionStatus) -> None:
+        ttl = status.good_until - time.time()
         if ttl > 0:
-            entry = json.dumps({"is_valid": answer[0], "until": answer[1]})
-            await self.key_store.get_cache().set(cache_key, entry, ttl=ttl)
+            await self.key_store.get_cache().set(cache_key, status.to_json(), ttl=ttl)

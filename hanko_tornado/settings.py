@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import logging
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -20,6 +21,8 @@ from urllib.parse import urlsplit
 
 from hanko_tornado.cache import MIN_SECRET_LENGTH, cache_from_url, is_shared
 from hanko_tornado.errors import ConfigurationError
+
+log = logging.getLogger("hanko_tornado")
 
 __all__ = ["ENVIRONMENT_VARIABLES", "HankoSettings", "is_loopback_host"]
 
@@ -35,12 +38,18 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-def _normalize_api_url(url: str) -> str:
+def _normalize_api_url(url: str, allow_http: bool) -> str:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigurationError("api_url", f"must be an http(s) URL with a host, got {url!r}")
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        raise ConfigurationError("api_url", "must use https (http is allowed only for loopback hosts)")
+        if not allow_http:
+            raise ConfigurationError(
+                "api_url",
+                "must use https; http is allowed for loopback hosts, and for a Hanko on a private network "
+                "with HANKO_ALLOW_HTTP=true (allow_http=True)",
+            )
+        log.warning("HANKO_ALLOW_HTTP: tokens go to Hanko at %s unencrypted; keep that network private", url)
     if parts.query or parts.fragment or parts.username or parts.password:
         raise ConfigurationError("api_url", "must not carry a query, fragment or credentials")
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
@@ -72,11 +81,17 @@ class HankoSettings:
         whoever can write to Redis cannot slip a key in; required with a
         shared cache, at least 32 characters, the same in every process.
     :param session_check: ``"validate"`` asks Hanko whether each token's
-        session still exists (logout, revocation); ``"off"`` trusts the signature.
+        session still exists (logout, revocation) with ``GET /sessions/validate``;
+        ``"renew"`` asks with ``POST``, which also extends the session's idle
+        timeout; ``"off"`` trusts the signature.
     :param session_check_ttl: seconds an answer about a session is remembered (never past ``exp``).
     :param session_check_failure: when Hanko cannot answer: ``"closed"`` answers
         503, ``"open"`` accepts the locally verified token.
     :param session_check_timeout: seconds allowed for one session validation.
+    :param session_check_concurrency: session validations in flight at once per
+        process (connections of the session check's own HTTP client).
+    :param allow_http: allow an ``http://`` API URL beyond loopback (a Hanko on a
+        private network, as Hanko's docker-compose sets up); warns at start-up.
     """
 
     api_url: str
@@ -98,9 +113,11 @@ class HankoSettings:
     session_check_ttl: float = 30.0
     session_check_failure: str = "closed"
     session_check_timeout: float = 5.0
+    session_check_concurrency: int = 100
+    allow_http: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "api_url", _normalize_api_url(self.api_url))
+        object.__setattr__(self, "api_url", _normalize_api_url(self.api_url, self.allow_http is True))
         if isinstance(self.audience, str):
             object.__setattr__(self, "audience", (self.audience,))
         object.__setattr__(self, "audience", tuple(a for a in self.audience if a))
@@ -110,7 +127,8 @@ class HankoSettings:
             _require(name, getattr(self, name), minimum=0.0)
         for name in ("jwks_timeout", "jwks_max_ttl", "max_token_bytes", "jwks_max_bytes", "token_cache_size"):
             _require(name, getattr(self, name), minimum=1e-9)
-        _require_choice("session_check", self.session_check, ("off", "validate"))
+        _require("session_check_concurrency", self.session_check_concurrency, minimum=1)
+        _require_choice("session_check", self.session_check, ("off", "validate", "renew"))
         _require_choice("session_check_failure", self.session_check_failure, ("closed", "open"))
         _require("session_check_ttl", self.session_check_ttl, minimum=0.0)
         _require("session_check_timeout", self.session_check_timeout, minimum=1e-9)
@@ -165,6 +183,13 @@ def _require_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
         raise ConfigurationError(name, f"must be one of {', '.join(choices)}, got {value!r}")
 
 
+def _boolean(raw: str) -> bool:
+    words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+    if raw.lower() not in words:
+        raise ValueError(raw)
+    return words[raw.lower()]
+
+
 def _names(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
@@ -183,8 +208,10 @@ ENVIRONMENT_VARIABLES: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "HANKO_TOKEN_CACHE_SIZE": ("token_cache_size", int, "a whole number"),
     "HANKO_CACHE_URL": ("cache", cache_from_url, "memory://, redis:// or rediss://"),
     "HANKO_CACHE_SECRET": ("cache_secret", str, "a secret"),
-    "HANKO_SESSION_CHECK": ("session_check", str, "off or validate"),
+    "HANKO_SESSION_CHECK": ("session_check", str, "off, validate or renew"),
     "HANKO_SESSION_CHECK_SECONDS": ("session_check_ttl", float, "a number of seconds"),
     "HANKO_SESSION_CHECK_FAILURE": ("session_check_failure", str, "closed or open"),
     "HANKO_SESSION_CHECK_TIMEOUT_SECONDS": ("session_check_timeout", float, "a number of seconds"),
+    "HANKO_SESSION_CHECK_CONCURRENCY": ("session_check_concurrency", int, "a whole number"),
+    "HANKO_ALLOW_HTTP": ("allow_http", _boolean, "true or false"),
 }

@@ -103,7 +103,8 @@ class TokenVerifier:
         return CacheInfo(self._hits, self._misses, self.settings.token_cache_size, len(self._verified))
 
     async def close(self) -> None:
-        """Release the key store's resources; call on shutdown."""
+        """Release the key store's and the session checker's resources; call on shutdown."""
+        await self.session_checker.close()
         await self.key_store.close()
 
     def remembered_user(self, token: str) -> HankoUser | None:

@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from typing import Any, ClassVar
 
 import tornado.web
 from aiocache import SimpleMemoryCache
 from support import captured_logs
-from tornado.testing import gen_test
+from tornado.httpclient import AsyncHTTPClient
+from tornado.httpserver import HTTPServer
+from tornado.testing import bind_unused_port, gen_test
 
-from hanko_tornado import HankoAuthMixin, TokenVerifier
-from hanko_tornado.testing import HankoTestCase, fetch_concurrently
+from hanko_tornado import HankoAuthMixin, TokenVerifier, verifier_for
+from hanko_tornado.testing import FakeHanko, HankoTestCase, fetch_concurrently
 
 
 class UserHandler(HankoAuthMixin, tornado.web.RequestHandler):
@@ -164,3 +167,182 @@ class SharedCacheTest(SessionCheckTestCase):
             await verifier.close()
         self.assertEqual(self.hanko.validations, 1)
         self.assertEqual(self.hanko.jwks_fetches, 1)
+
+
+class SessionHandler(UserHandler):
+    def get(self) -> None:
+        session = self.hanko_session
+        idle = session.idle_expires_at if session else None
+        self.write({"id": self.hanko_user.id, "idle_expires_at": idle.timestamp() if idle else None})
+
+
+class WebhookTokenTest(SessionCheckTestCase):
+    """A webhook token (same key, same aud) never opens a session, and Hanko is never asked about it."""
+
+    def test_refused_in_every_mode_before_any_call_to_hanko(self) -> None:
+        webhook = self.hanko.mint_webhook("user.create", {"id": "aaaaaaaa-0000-4000-8000-000000000001"})
+        modes: list[dict[str, Any]] = [
+            {"session_check": "off"},
+            {"session_check": "validate"},
+            {"session_check": "renew"},
+            {"session_check": "validate", "session_check_failure": "open"},
+            {"session_check": "renew", "session_check_failure": "closed"},
+        ]
+        for overrides in modes:
+            for fault in (None, "error"):
+                with self.subTest(**overrides, fault=fault):
+                    self.hanko.session_fault = fault  # type: ignore[assignment]
+                    app = tornado.web.Application([(r"/user", UserHandler)], hanko=self.hanko.settings(**overrides))
+                    server = HTTPServer(app)
+                    sock, port = bind_unused_port()
+                    server.add_sockets([sock])
+                    try:
+                        response = self.io_loop.run_sync(
+                            lambda: AsyncHTTPClient().fetch(
+                                f"http://127.0.0.1:{port}/user",
+                                headers={"Authorization": f"Bearer {webhook}"},
+                                raise_error=False,
+                            )
+                        )
+                    finally:
+                        server.stop()
+                        self.io_loop.run_sync(verifier_for(app).close)
+                    self.assertEqual(response.code, 401)
+                    self.assertIn("not a session token", json.loads(response.body)["message"])
+        self.assertEqual(self.hanko.validations, 0)
+
+
+class HankoVerdictTest(SessionCheckTestCase):
+    """400, 401, 403 and 404 from Hanko refuse that token only; they are not an outage."""
+
+    def test_a_400_refuses_that_session_and_leaves_others_alone(self) -> None:
+        # Hanko answers 400 for a token whose claims it cannot read as a session's (here a malformed email).
+        odd = self.hanko.mint(claims={"email": "not-an-object"})
+        with captured_logs() as lines:
+            response = self.fetch_with_token("/user", odd, raise_error=False)
+            self.assertEqual(response.code, 401)
+            self.assertIn("refused by Hanko (HTTP 400)", json.loads(response.body)["message"])
+            self.assertEqual(self.status(odd), 401)
+            self.assertEqual(self.hanko.validations, 1, "the verdict is remembered like an ended session")
+            self.assertEqual(self.status(self.hanko.mint()), 200, "no back-off: another session is asked at once")
+        self.assertEqual(self.hanko.validations, 2)
+        self.assertFalse(any("validation failed" in line for line in lines))
+
+    def test_other_verdict_statuses(self) -> None:
+        for status in (401, 403, 404):
+            with self.subTest(status=status):
+                token = self.hanko.mint()
+                self.hanko.verdicts[token] = status
+                self.assertEqual(self.status(token), 401)
+                self.assertEqual(self.status(self.hanko.mint()), 200)
+
+    def test_5xx_is_an_outage(self) -> None:
+        token = self.hanko.mint()
+        self.hanko.verdicts[token] = 502
+        self.assertEqual(self.status(token), 503)
+
+
+class RenewTest(SessionCheckTestCase):
+    settings_overrides: ClassVar[dict[str, Any]] = {"session_check": "renew", "session_check_ttl": 0.3}
+
+    def make_fake_hanko(self) -> FakeHanko:
+        return FakeHanko(key_size=self.hanko_key_size, idle_timeout=1.0)
+
+    def get_app(self) -> tornado.web.Application:
+        validate = self.hanko.settings(session_check="validate", session_check_ttl=0.3, refetch_interval=0.3)
+        renew = self.hanko.settings(session_check="renew", session_check_ttl=0.3, refetch_interval=0.3)
+        return tornado.web.Application(
+            [(r"/validate", SessionHandler), (r"/renew", RenewSessionHandler)],
+            hanko=validate,
+            renew_verifier=TokenVerifier(renew),
+        )
+
+    def tearDown(self) -> None:
+        self.io_loop.run_sync(self._app.settings["renew_verifier"].close)
+        super().tearDown()
+
+    def test_renew_keeps_an_active_session_past_the_idle_timeout_and_validate_lets_it_lapse(self) -> None:
+        renewed, passive = self.hanko.mint(), self.hanko.mint()
+        renewed_codes, passive_codes = [], []
+        for _ in range(7):  # 2.1 s of activity against a 1 s idle timeout
+            renewed_codes.append(self.status(renewed, "/renew"))
+            passive_codes.append(self.status(passive, "/validate"))
+            self.sleep(0.3)
+        self.assertEqual(renewed_codes, [200] * 7)
+        self.assertEqual(passive_codes[:3], [200] * 3)
+        self.assertEqual(passive_codes[-2:], [401] * 2, passive_codes)
+
+    def test_idle_expiry_is_exposed_and_bounds_the_remembered_answer(self) -> None:
+        token = self.hanko.mint()
+        body = json.loads(self.fetch_with_token("/renew", token).body)
+        self.assertAlmostEqual(body["idle_expires_at"], time.time() + 1.0, delta=0.5)
+
+    @gen_test
+    async def test_one_call_per_session_and_period_under_concurrency(self) -> None:
+        tokens = [self.hanko.mint(session_id=str(uuid.uuid4())) for _ in range(3)]
+        responses = await fetch_concurrently([(self.get_url("/renew"), t) for t in tokens * 20])
+        self.assertEqual([r.code for r in responses], [200] * 60)
+        self.assertEqual(self.hanko.validations, 3)
+        self.assertEqual(self.hanko.renewals, 3)
+
+
+class RenewSessionHandler(SessionHandler):
+    def get_hanko_verifier(self) -> TokenVerifier:
+        verifier = self.settings["renew_verifier"]
+        assert isinstance(verifier, TokenVerifier)
+        return verifier
+
+
+class IdleTimeoutTest(SessionCheckTestCase):
+    settings_overrides: ClassVar[dict[str, Any]] = {"session_check": "validate", "session_check_ttl": 30}
+
+    def make_fake_hanko(self) -> FakeHanko:
+        return FakeHanko(key_size=self.hanko_key_size, idle_timeout=0.5)
+
+    def test_a_remembered_answer_never_outlives_the_idle_expiry(self) -> None:
+        token = self.hanko.mint()
+        self.assertEqual(self.status(token), 200)
+        self.assertEqual(self.status(token), 200)
+        self.assertEqual(self.hanko.validations, 1)
+        self.sleep(0.7)
+        self.assertEqual(self.status(token), 401, "asked again at the idle expiry, not after 30 s")
+        self.assertEqual(self.hanko.validations, 2)
+
+
+class OwnConnectionsTest(SessionCheckTestCase):
+    settings_overrides: ClassVar[dict[str, Any]] = {
+        "session_check": "validate",
+        "session_check_concurrency": 2,
+        "session_check_timeout": 1.0,
+    }
+
+    @gen_test(timeout=30)
+    async def test_local_congestion_is_not_hanko_failing(self) -> None:
+        self.hanko.session_fault = "slow"
+        self.hanko.slow_seconds = 0.4
+        tokens = [self.hanko.mint() for _ in range(8)]
+        with captured_logs() as lines:
+            codes = [r.code for r in await fetch_concurrently([(self.get_url("/user"), t) for t in tokens])]
+        self.assertIn(503, codes)
+        self.assertIn(200, codes)
+        self.assertTrue(any("raise session_check_concurrency" in line for line in lines))
+        self.assertFalse(any("validation failed" in line for line in lines))
+        self.hanko.session_fault = None
+        # No back-off was started: a new session is asked at once.
+        self.assertEqual((await fetch_concurrently([(self.get_url("/user"), self.hanko.mint())]))[0].code, 200)
+
+    @gen_test(timeout=30)
+    async def test_key_fetches_do_not_queue_behind_session_checks(self) -> None:
+        self.assertEqual((await fetch_concurrently([(self.get_url("/never"), self.hanko.mint())]))[0].code, 200)
+        self.hanko.session_fault = "slow"
+        self.hanko.slow_seconds = 3
+        checks = asyncio.ensure_future(
+            fetch_concurrently([(self.get_url("/user"), self.hanko.mint()) for _ in range(12)])
+        )
+        await asyncio.sleep(0.3)
+        rotated = self.hanko.rotate_key()
+        started = time.monotonic()
+        (response,) = await fetch_concurrently([(self.get_url("/never"), self.hanko.mint(key=rotated))])
+        self.assertEqual(response.code, 200)
+        self.assertLess(time.monotonic() - started, 2.0)
+        await checks

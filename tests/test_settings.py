@@ -68,3 +68,35 @@ class FromEnvTest(unittest.TestCase):
                 HankoSettings.from_env(environ)
             self.assertTrue(str(raised.exception).startswith(message), str(raised.exception))
             self.assertNotIn("\n", str(raised.exception))
+
+
+class PrivateNetworkHankoTest(unittest.TestCase):
+    """A self-hosted Hanko on a private network (Hanko's docker-compose: http://hanko:8000)."""
+
+    def test_http_beyond_loopback_needs_allow_http_and_warns_once(self) -> None:
+        with self.assertRaisesRegex(ConfigurationError, "^api_url: must use https.*allow_http=True"):
+            HankoSettings(api_url="http://hanko:8000")
+        with self.assertLogs("hanko_tornado", "WARNING") as logs:
+            settings = HankoSettings(api_url="http://hanko:8000", allow_http=True)
+        self.assertEqual(settings.jwks_url, "http://hanko:8000/.well-known/jwks.json")
+        self.assertEqual(len(logs.output), 1)
+        self.assertIn("unencrypted", logs.output[0])
+
+    def test_from_env(self) -> None:
+        environ = {"HANKO_API_URL": "http://hanko:8000"}
+        with self.assertRaisesRegex(ConfigurationError, "^HANKO_API_URL: must use https.*HANKO_ALLOW_HTTP=true"):
+            HankoSettings.from_env(environ)
+        with self.assertLogs("hanko_tornado", "WARNING"):
+            self.assertTrue(HankoSettings.from_env({**environ, "HANKO_ALLOW_HTTP": "true"}).allow_http)
+        with self.assertRaisesRegex(ConfigurationError, "^HANKO_ALLOW_HTTP: must be true or false"):
+            HankoSettings.from_env({**environ, "HANKO_ALLOW_HTTP": "maybe"})
+        with self.assertRaisesRegex(ConfigurationError, "^HANKO_API_URL: must use https"):
+            HankoSettings.from_env({**environ, "HANKO_ALLOW_HTTP": "false"})
+
+    def test_session_check_modes(self) -> None:
+        for mode in ("off", "validate", "renew"):
+            self.assertEqual(HankoSettings(api_url="https://x.io", session_check=mode).session_check, mode)
+        with self.assertRaisesRegex(ConfigurationError, "^HANKO_SESSION_CHECK: must be one of off, validate, renew"):
+            HankoSettings.from_env({"HANKO_API_URL": "https://x.io", "HANKO_SESSION_CHECK": "sometimes"})
+        with self.assertRaisesRegex(ConfigurationError, "^session_check_concurrency"):
+            HankoSettings(api_url="https://x.io", session_check_concurrency=0)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime
 import json
+import re
 import time
+from typing import Any
 
 import jwt
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPResponse
@@ -35,7 +39,7 @@ class FakeHankoTest(AsyncTestCase):
         self.assertEqual(
             (key["kty"], key["alg"], key["use"], key["kid"]), ("RSA", "RS256", "sig", self.hanko.keys[0].kid)
         )
-        self.assertNotIn("d", key)
+        self.assertEqual(sorted(key), ["alg", "e", "kid", "kty", "n", "use"], "exactly Hanko's members")
         self.assertEqual(self.hanko.jwks_fetches, 1)
 
     @gen_test
@@ -83,7 +87,7 @@ class FakeHankoTest(AsyncTestCase):
         expired = self.hanko.mint(lifetime=-10)
         answer = await self.get("/sessions/validate", headers={"Authorization": f"Bearer {expired}"})
         self.assertEqual(json.loads(answer.body), {"is_valid": False})
-        self.assertEqual(self.hanko.validations, 5)
+        self.assertEqual(self.hanko.validations, 6)
 
     @gen_test
     async def test_faults(self) -> None:
@@ -109,3 +113,67 @@ class FakeHankoTest(AsyncTestCase):
         self.assertEqual(jwt.get_unverified_header(self.hanko.mint())["kid"], second.kid)
         kids = [key["kid"] for key in json.loads((await self.get("/.well-known/jwks.json")).body)["keys"]]
         self.assertEqual(kids, [first.kid, second.kid])
+
+    async def validate(self, token: str, *, post: bool = False, cookie: str | None = None) -> tuple[int, Any]:
+        if post:
+            response = await self.get("/sessions/validate", method="POST", body=json.dumps({"session_token": token}))
+        elif cookie:
+            response = await self.get("/sessions/validate", headers={"Cookie": f"{cookie}={token}"})
+        else:
+            response = await self.get("/sessions/validate", headers={"Authorization": f"Bearer {token}"})
+        return response.code, json.loads(response.body)
+
+    @gen_test
+    async def test_validation_answers_as_hanko_does(self) -> None:
+        token = self.hanko.mint(lifetime=600)
+        code, answer = await self.validate(token)
+        self.assertEqual(code, 200)
+        self.assertEqual(sorted(answer), ["claims", "expiration_time", "is_valid", "user_id"])
+        rfc3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z")
+        for value in (answer["expiration_time"], answer["claims"]["expiration"], answer["claims"]["issued_at"]):
+            self.assertRegex(value, rfc3339)
+        expires = datetime.datetime.fromisoformat(answer["expiration_time"].replace("Z", "+00:00"))
+        self.assertAlmostEqual(expires.timestamp(), time.time() + 600, delta=2)
+        self.assertEqual(answer["claims"]["amr"], ["passkey"])
+
+    @gen_test
+    async def test_tokens_that_are_not_sessions_get_400(self) -> None:
+        webhook = self.hanko.mint_webhook("user.create", {"id": "x"})
+        for token in (webhook, self.hanko.mint("not-a-uuid"), self.hanko.mint(session_id="s-1")):
+            for post in (False, True):
+                code, answer = await self.validate(token, post=post)
+                self.assertEqual((code, answer["code"]), (400, 400))
+                self.assertIn("failed to parse token claims", answer["message"])
+
+    @gen_test
+    async def test_idle_timeout_get_deletes_post_renews(self) -> None:
+        self.hanko.idle_timeout = 0.4
+        renewed, passive = self.hanko.mint(), self.hanko.mint()
+        for _ in range(3):
+            await asyncio.sleep(0.25)
+            _, answer = await self.validate(renewed, post=True)
+            self.assertTrue(answer["is_valid"])
+            idle = datetime.datetime.fromisoformat(answer["idle_expires_at"].replace("Z", "+00:00"))
+            self.assertAlmostEqual(idle.timestamp(), time.time() + 0.4, delta=0.1)
+        self.assertEqual(await self.validate(passive), (200, {"is_valid": False}))
+        self.assertEqual(len(self.hanko.sessions), 1, "GET deleted the idle-expired session")
+        self.assertEqual(self.hanko.renewals, 3)
+
+    @gen_test
+    async def test_get_reads_the_configured_cookie(self) -> None:
+        self.hanko.cookie_name = "session"
+        token = self.hanko.mint()
+        self.assertTrue((await self.validate(token, cookie="session"))[1]["is_valid"])
+        self.assertFalse((await self.validate(token, cookie="hanko"))[1]["is_valid"])
+
+    def test_webhook_tokens_are_hanko_shaped(self) -> None:
+        data = {"id": "5e551011-0000-4000-8000-000000000001", "user_id": "aaaaaaaa-0000-4000-8000-000000000001"}
+        token = self.hanko.mint_webhook("session.delete.explicit.logout", data)
+        header = jwt.get_unverified_header(token)
+        self.assertEqual(header, {"alg": "RS256", "kid": self.hanko.keys[0].kid, "typ": "JWT"})
+        claims = jwt.decode(token, options={"verify_signature": False})
+        self.assertEqual(sorted(claims), ["aud", "data", "evt", "exp", "iat", "sub"])
+        self.assertEqual(
+            (claims["sub"], claims["evt"], claims["data"]), ("hanko webhooks", "session.delete.explicit.logout", data)
+        )
+        self.assertEqual((claims["aud"], claims["exp"] - claims["iat"]), (["localhost"], 300))

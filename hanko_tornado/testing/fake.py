@@ -1,45 +1,36 @@
-"""Test Hanko-protected handlers with no Hanko tenant and no network.
-
-:class:`FakeHanko` stands in for a Hanko tenant's public side on a loopback
-port: it serves ``/.well-known/jwks.json`` and ``/sessions/validate`` as
-Hanko does, mints Hanko-shaped tokens, rotates keys, revokes sessions and
-fails on demand.  :class:`HankoTestCase` wires one into an
-``AsyncHTTPTestCase``::
-
-    class ProfileTest(HankoTestCase):
-        def get_app(self) -> tornado.web.Application:
-            return make_app(hanko=self.hanko.settings())
-
-        def test_profile(self) -> None:
-            response = self.fetch_with_token("/profile", self.hanko.mint(user_id="u-1"))
-            self.assertEqual(response.code, 200)
-"""
+"""``FakeHanko``: a Hanko tenant's public side, answering as Hanko's backend does."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import json
+import datetime
+import re
 import socket
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
+from http import HTTPStatus
 from typing import Any, Literal
 
 import jwt
 import tornado.web
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
-from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 from tornado.httpserver import HTTPServer
 from tornado.routing import URLSpec
-from tornado.testing import AsyncHTTPTestCase, bind_unused_port
+from tornado.testing import bind_unused_port
 
 from hanko_tornado.settings import HankoSettings
 
-__all__ = ["FakeHanko", "HankoTestCase", "SigningKey", "fetch_concurrently"]
+__all__ = ["FakeHanko", "FakeSession", "Fault", "SigningKey"]
 
 Fault = Literal["error", "garbage", "slow", "drop"]
+
+# The members Hanko publishes for each key (jwk.PublicKeyOf, plus kid, alg and use): no key_ops.
+_PUBLISHED_MEMBERS = frozenset({"kty", "kid", "alg", "use", "n", "e", "crv", "x", "y"})
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+_CLAIM_NAMES = {"sub": "subject", "iat": "issued_at", "exp": "expiration", "aud": "audience", "iss": "issuer"}
+WEBHOOK_SUBJECT = "hanko webhooks"
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -62,21 +53,45 @@ class SigningKey:
         return cls(kid=kid or str(uuid.uuid4()), alg=alg, private_key=private_key)
 
     def public_jwk(self) -> dict[str, Any]:
-        """The public half as a JWK, as Hanko publishes it."""
+        """The public half as a JWK, with exactly the members Hanko publishes."""
         algorithm = ECAlgorithm if self.alg.startswith("ES") else RSAAlgorithm
         jwk: dict[str, Any] = algorithm.to_jwk(self.private_key.public_key(), as_dict=True)
+        jwk = {name: value for name, value in jwk.items() if name in _PUBLISHED_MEMBERS}
         return {**jwk, "kid": self.kid, "alg": self.alg, "use": "sig"}
+
+
+@dataclasses.dataclass
+class FakeSession:
+    """A session as Hanko stores it (times in Unix seconds)."""
+
+    id: str
+    user_id: str
+    created_at: float
+    expires_at: float
+    last_used: float
+
+
+def rfc3339(seconds: float) -> str:
+    """A time as Go's ``time.Time`` writes it in JSON: RFC 3339, UTC, nanoseconds without trailing zeros."""
+    moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc)
+    fraction = f"{moment.microsecond:06d}000".rstrip("0")
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "Z"
 
 
 class FakeHanko:
     """A Hanko tenant's public side, served by Tornado on loopback.
 
     The newest key in :attr:`keys` signs new tokens; every key is published.
+    Every minted session token opens a session in :attr:`sessions`;
+    ``/sessions/validate`` answers about those sessions as Hanko does.
 
     :param key_size: RSA key size; Hanko uses 4096, tests may pick 2048 for speed.
     :param audience: the ``aud`` minted tokens carry by default.
     :param path: a tenant path prefix, such as ``/tenant-1``.
     :param keys: the published keys, newest last; one new key by default.
+    :param idle_timeout: seconds a session may go unused (Hanko's ``session.idle_timeout``);
+        ``None`` for none, Hanko's default.
+    :param cookie_name: the cookie ``GET /sessions/validate`` reads when no bearer header is sent.
     """
 
     def __init__(
@@ -88,6 +103,8 @@ class FakeHanko:
         max_age: int = 600,
         path: str = "",
         keys: Iterable[SigningKey] = (),
+        idle_timeout: float | None = None,
+        cookie_name: str = "hanko",
     ) -> None:
         self.key_size = key_size
         self.audience = tuple(audience)
@@ -95,6 +112,10 @@ class FakeHanko:
         self.max_age = max_age
         self.path = path.rstrip("/")
         self.keys: list[SigningKey] = list(keys) or [SigningKey.generate(key_size=key_size)]
+        self.idle_timeout = idle_timeout
+        self.cookie_name = cookie_name
+        #: Live sessions by id, as Hanko's database holds them.
+        self.sessions: dict[str, FakeSession] = {}
         #: JWKS fetches and session validations served so far.
         self.jwks_fetches = 0
         self.validations = 0
@@ -104,7 +125,11 @@ class FakeHanko:
         self.slow_seconds = 10.0
         #: The same for ``/sessions/validate``.
         self.session_fault: Fault | None = None
-        self.revoked_sessions: set[str] = set()
+        #: Statuses ``/sessions/validate`` answers for these tokens instead of validating them
+        #: (Hanko's 401, 403, 404, or a 5xx), with Hanko's error body.
+        self.verdicts: dict[str, int] = {}
+        #: Validations by ``POST``, which move a session's last use (and so its idle timeout).
+        self.renewals = 0
         self._bound: tuple[socket.socket, int] | None = None
         self._server: HTTPServer | None = None
 
@@ -130,9 +155,11 @@ class FakeHanko:
 
     def routes(self, prefix: str = "") -> list[URLSpec]:
         """The fake's routes under ``prefix``, to mount into another application."""
+        from hanko_tornado.testing.handlers import JwksHandler, ValidateHandler
+
         return [
-            tornado.web.url(rf"{prefix}/\.well-known/jwks\.json", _JwksHandler, {"hanko": self}),
-            tornado.web.url(rf"{prefix}/sessions/validate", _ValidateHandler, {"hanko": self}),
+            tornado.web.url(rf"{prefix}/\.well-known/jwks\.json", JwksHandler, {"hanko": self}),
+            tornado.web.url(rf"{prefix}/sessions/validate", ValidateHandler, {"hanko": self}),
         ]
 
     def start(self) -> None:
@@ -158,8 +185,8 @@ class FakeHanko:
         return key
 
     def revoke(self, session_id: str) -> None:
-        """End a session, as logging out does: ``/sessions/validate`` says it is invalid."""
-        self.revoked_sessions.add(session_id)
+        """End a session, as logging out does: ``/sessions/validate`` says it is invalid from now on."""
+        self.sessions.pop(session_id, None)
 
     def mint(
         self,
@@ -177,14 +204,14 @@ class FakeHanko:
         key: SigningKey | None = None,
         headers: Mapping[str, Any] | None = None,
     ) -> str:
-        """A session token as Hanko issues it.
+        """A session token as Hanko issues it, for a session this fake then holds.
 
+        :param user_id: the ``sub``; a new UUID by default (Hanko's user ids are UUIDs).
         :param lifetime: seconds until ``exp``; negative for an expired token.
         :param key: sign with this key instead of the newest published one
             (a key from :meth:`SigningKey.generate` is one Hanko never published).
         :param claims: extra claims, or ``None`` values to remove standard ones.
         """
-        key = key or self.keys[-1]
         now = int(time.time())
         payload: dict[str, Any] = {
             "sub": user_id or str(uuid.uuid4()),
@@ -205,22 +232,88 @@ class FakeHanko:
                 payload.pop(name, None)
             else:
                 payload[name] = value
+        session, user = payload.get("session_id"), payload.get("sub")
+        if isinstance(session, str) and isinstance(user, str) and session not in self.sessions:
+            exp = payload["exp"] if isinstance(payload.get("exp"), int) else now + lifetime
+            self.sessions[session] = FakeSession(session, user, now, exp, time.time())
+        return self._sign(payload, key, headers)
+
+    def mint_webhook(
+        self,
+        event: str,
+        data: Mapping[str, Any],
+        *,
+        lifetime: float = 300,
+        audience: Iterable[str] | None = None,
+        key: SigningKey | None = None,
+        claims: Mapping[str, Any] | None = None,
+    ) -> str:
+        """A webhook token as Hanko signs it: the session key, ``sub: "hanko webhooks"``, ``evt``, ``data``, 5 minutes.
+
+        :param claims: extra claims, or ``None`` values to remove standard ones.
+        """
+        now = int(time.time())
+        payload: dict[str, Any] = {
+            "sub": WEBHOOK_SUBJECT,
+            "iat": now,
+            "exp": int(now + lifetime),
+            "aud": list(self.audience if audience is None else audience),
+            "evt": event,
+            "data": dict(data),
+        }
+        for name, value in (claims or {}).items():
+            if value is None:
+                payload.pop(name, None)
+            else:
+                payload[name] = value
+        return self._sign(payload, key, None)
+
+    def _sign(self, payload: dict[str, Any], key: SigningKey | None, headers: Mapping[str, Any] | None) -> str:
+        key = key or self.keys[-1]
         header = {"kid": key.kid, "typ": "JWT", **(headers or {})}
         return jwt.encode(payload, key.private_key, algorithm=key.alg, headers=header)
 
-    def validate(self, token: str | None) -> dict[str, Any]:
-        """What ``/sessions/validate`` answers for ``token``."""
-        self.validations += 1
-        claims = self._verified_claims(token) if token else None
-        if claims is None or claims.get("session_id") in self.revoked_sessions:
-            return {"is_valid": False}
-        names = {"sub": "subject", "iat": "issued_at", "exp": "expiration", "aud": "audience", "iss": "issuer"}
-        return {
+    def validate(self, token: str, *, renew: bool = False) -> tuple[int, dict[str, Any]]:
+        """Hanko's status and answer for ``/sessions/validate`` on one token; ``renew`` as ``POST`` does.
+
+        A token that is not a verified session token's answer is ``{"is_valid": false}``; one whose
+        claims are not a session's (``sub`` or ``session_id`` not a UUID, ``email`` not an object) is
+        a 400; a session past
+        its idle timeout is deleted, as Hanko does.
+        """
+        if token in self.verdicts:
+            status = self.verdicts[token]
+            return status, {"code": status, "message": HTTPStatus(status).phrase}
+        claims = self._verified_claims(token)
+        if claims is None:
+            return 200, {"is_valid": False}
+        for name in ("sub", "session_id"):
+            if not (isinstance(claims.get(name), str) and _UUID.fullmatch(claims[name])):
+                return 400, {"code": 400, "message": f"failed to parse token claims: {name!r} is not a uuid"}
+        if "email" in claims and not isinstance(claims["email"], dict):
+            return 400, {"code": 400, "message": "failed to parse token claims: 'email' is malformed"}
+        session = self.sessions.get(claims["session_id"])
+        now = time.time()
+        if session is None:
+            return 200, {"is_valid": False}
+        if self.idle_timeout is not None and now - session.last_used > self.idle_timeout:
+            del self.sessions[session.id]
+            return 200, {"is_valid": False}
+        if renew:
+            self.renewals += 1
+            session.last_used = now
+        answer: dict[str, Any] = {
             "is_valid": True,
-            "claims": {names.get(name, name): value for name, value in claims.items()},
-            "expiration_time": claims["exp"],
+            "claims": {_CLAIM_NAMES.get(name, name): value for name, value in claims.items()},
+            "expiration_time": rfc3339(claims["exp"]),
             "user_id": claims["sub"],
         }
+        for name in ("issued_at", "expiration"):
+            if name in answer["claims"]:
+                answer["claims"][name] = rfc3339(answer["claims"][name])
+        if self.idle_timeout is not None:
+            answer["idle_expires_at"] = rfc3339(min(session.last_used + self.idle_timeout, claims["exp"]))
+        return 200, answer
 
     def _verified_claims(self, token: str) -> dict[str, Any] | None:
         try:
@@ -232,111 +325,3 @@ class FakeHanko:
             return claims
         except (jwt.PyJWTError, StopIteration):
             return None
-
-
-class _FakeHandler(tornado.web.RequestHandler):
-    def initialize(self, hanko: FakeHanko) -> None:
-        self.hanko = hanko
-
-    async def answer_fault(self, fault: Fault | None) -> bool:
-        """Fail as ``fault`` says; whether the answer is finished."""
-        if fault == "slow":
-            await asyncio.sleep(self.hanko.slow_seconds)
-        if fault == "drop":
-            self.request.connection.close()  # type: ignore[union-attr]
-            return True
-        if fault == "error":
-            self.set_status(500)
-            self.finish({"code": 500, "message": "Internal Server Error"})
-            return True
-        if fault == "garbage":
-            self.finish("<html>garbage")
-            return True
-        return False
-
-
-class _JwksHandler(_FakeHandler):
-    async def get(self) -> None:
-        self.hanko.jwks_fetches += 1
-        if await self.answer_fault(self.hanko.fault):
-            return
-        self.set_header("Cache-Control", f"max-age={self.hanko.max_age}")
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(self.hanko.jwks()))
-
-
-class _ValidateHandler(_FakeHandler):
-    async def prepare(self) -> None:
-        if await self.answer_fault(self.hanko.session_fault):
-            self.hanko.validations += 1
-
-    def get(self) -> None:
-        authorization = self.request.headers.get("Authorization", "")
-        scheme, _, token = authorization.partition(" ")
-        token = token if scheme.lower() == "bearer" else self.get_cookie("hanko", "")
-        self.finish(self.hanko.validate(token))
-
-    def post(self) -> None:
-        try:
-            token = json.loads(self.request.body).get("session_token")
-        except (ValueError, AttributeError):
-            token = None
-        if not isinstance(token, str) or not token:
-            self.set_status(400)
-            self.finish({"code": 400, "message": "Bad Request"})
-            return
-        self.finish(self.hanko.validate(token))
-
-
-async def fetch_concurrently(requests: Sequence[tuple[str, str]], timeout: float = 60) -> list[HTTPResponse]:
-    """GET every ``(url, token)`` at once, the token as a bearer header; answers in order, errors not raised.
-
-    For bursts: one client with as many connections as requests, so that all are in flight together.
-    """
-    client = AsyncHTTPClient(force_instance=True, max_clients=max(1, len(requests)))
-    try:
-        return await asyncio.gather(
-            *(
-                client.fetch(
-                    url, headers={"Authorization": f"Bearer {token}"}, raise_error=False, request_timeout=timeout
-                )
-                for url, token in requests
-            )
-        )
-    finally:
-        client.close()
-
-
-class HankoTestCase(AsyncHTTPTestCase):
-    """An ``AsyncHTTPTestCase`` with a :class:`FakeHanko` running as ``self.hanko``.
-
-    Build the application under test with ``self.hanko.settings()`` in
-    ``get_app``; send tokens with :meth:`fetch_with_token`.
-    """
-
-    hanko_key_size = 2048
-
-    def setUp(self) -> None:
-        self.hanko = self.make_fake_hanko()
-        super().setUp()
-        self.hanko.start()
-
-    def tearDown(self) -> None:
-        verifier = self._app.settings.get("hanko_verifier")
-        if verifier is not None:
-            self.io_loop.run_sync(verifier.close)
-        self.io_loop.run_sync(self.hanko.stop)
-        super().tearDown()
-
-    def make_fake_hanko(self) -> FakeHanko:
-        """The fake tenant for this test; override to configure it."""
-        return FakeHanko(key_size=self.hanko_key_size)
-
-    def fetch_with_token(self, path: str, token: str, *, cookie: bool = False, **kwargs: Any) -> HTTPResponse:
-        """``self.fetch`` with ``token`` as a bearer header, or as the ``hanko`` cookie."""
-        headers = dict(kwargs.pop("headers", None) or {})
-        if cookie:
-            headers["Cookie"] = f"hanko={token}"
-        else:
-            headers["Authorization"] = f"Bearer {token}"
-        return self.fetch(path, headers=headers, **kwargs)

@@ -1,0 +1,134 @@
+"""``python -m hanko_tornado check``: why is my token refused?
+
+Fetches the keys from ``--api-url``, verifies the token with the same code and
+settings as :class:`~hanko_tornado.mixin.HankoAuthMixin`, and prints the
+token's header and claims, the verdict, its reason, and a hint where one fits.
+It never prints the token or its signature.  Exit status: 0 valid, 1 refused,
+2 a wrong option, 3 Hanko's keys unavailable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import datetime
+import json
+import sys
+import time
+from typing import Any, TextIO
+
+from hanko_tornado.errors import ConfigurationError, InvalidTokenError, UnavailableError
+from hanko_tornado.settings import HankoSettings
+from hanko_tornado.tokens import TokenVerifier
+
+__all__ = ["main"]
+
+_WEBHOOK_SUBJECT = "hanko webhooks"
+
+
+def main(argv: list[str] | None = None, *, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    out = stdout or sys.stdout
+    args = _parser().parse_args(argv)
+    token = args.token if args.token not in (None, "-") else (stdin or sys.stdin).read()
+    token = token.strip()
+    if token.lower().startswith("bearer "):
+        token = token[7:].strip()
+    try:
+        settings = HankoSettings(
+            api_url=args.api_url,
+            audience=tuple(a.strip() for a in ",".join(args.audience).split(",") if a.strip()),
+            issuer=args.issuer,
+            leeway=args.leeway,
+            allow_http=args.allow_http,
+        )
+    except ConfigurationError as error:
+        print(f"hanko_tornado check: {error}", file=out)
+        return 2
+    header, claims = _unverified_parts(token)
+    print(f"keys:    {settings.jwks_url}", file=out)
+    print(f"header:  {_show(header)}", file=out)
+    print(f"claims:  {_show(claims)}", file=out)
+    return asyncio.run(_verdict(settings, token, claims, out))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m hanko_tornado", description="Diagnose Hanko session tokens.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser("check", help="verify one token and say why it is refused")
+    check.add_argument("--api-url", required=True, help="your Hanko API URL (HANKO_API_URL)")
+    check.add_argument("--audience", action="append", default=[], help="accepted aud, as HANKO_AUDIENCE")
+    check.add_argument("--issuer", help="expected iss, as HANKO_ISSUER")
+    check.add_argument("--leeway", type=float, default=30.0, help="clock skew allowed, in seconds")
+    check.add_argument("--allow-http", action="store_true", help="as HANKO_ALLOW_HTTP=true")
+    check.add_argument("token", nargs="?", help="the token; '-' or nothing reads it from standard input")
+    return parser
+
+
+async def _verdict(settings: HankoSettings, token: str, claims: Any, out: TextIO) -> int:
+    verifier = TokenVerifier(settings)
+    try:
+        user = await verifier.verify_token(token)
+    except InvalidTokenError as error:
+        print(f"verdict: refused ({error.reason})", file=out)
+        hint = _hint(error.reason, settings, claims if isinstance(claims, dict) else {})
+        if hint:
+            print(f"hint:    {hint}", file=out)
+        return 1
+    except UnavailableError:
+        print(f"verdict: unknown: Hanko's keys could not be had from {settings.jwks_url}", file=out)
+        print("hint:    check the URL and that this machine reaches it", file=out)
+        return 3
+    finally:
+        await verifier.close()
+    print(f"verdict: valid: user {user.id}, session {user.session_id}, expires {user.expires_at.isoformat()}", file=out)
+    if not settings.audience:
+        print(f"hint:    pin the audience in production: HANKO_AUDIENCE={_audiences(claims)}", file=out)
+    return 0
+
+
+def _hint(reason: str, settings: HankoSettings, claims: dict[str, Any]) -> str | None:
+    if reason == "wrong audience":
+        return (
+            f"the token's aud is {_audiences(claims) or 'missing'}; set HANKO_AUDIENCE (--audience) to it "
+            "(Hanko Cloud puts the project's App URL there, self-hosted Hanko its WebAuthn relying party id)"
+        )
+    if reason == "wrong issuer":
+        return f"the token's iss is {json.dumps(claims.get('iss'))}; HANKO_ISSUER (--issuer) must equal it"
+    if reason == "not a session token":
+        if claims.get("sub") == _WEBHOOK_SUBJECT:
+            return "this is a Hanko webhook token: it reports an event and never opens a session"
+        return "Hanko session tokens carry a UUID sub and a UUID session_id"
+    if reason == "token expired" and isinstance(claims.get("exp"), (int, float)):
+        ago = int(time.time() - claims["exp"])
+        moment = datetime.datetime.fromtimestamp(claims["exp"], tz=datetime.timezone.utc).isoformat()
+        return f"it expired at {moment}, {ago} s ago; the frontend must get a new one from Hanko"
+    if reason == "unknown signing key":
+        return f"its kid is not among the keys at {settings.jwks_url}: is --api-url the project that issued it?"
+    if reason == "bad signature":
+        return "the token was changed, or signed by a key that is not Hanko's"
+    return None
+
+
+def _audiences(claims: Any) -> str:
+    aud = claims.get("aud") if isinstance(claims, dict) else None
+    values = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    return ",".join(str(value) for value in values)
+
+
+def _unverified_parts(token: str) -> tuple[Any, Any]:
+    """The header and claims as JSON, for showing only: nothing here decides anything."""
+    parts = token.split(".")
+    return _decoded(parts[0]), _decoded(parts[1] if len(parts) > 1 else "")
+
+
+def _decoded(part: str) -> Any:
+    try:
+        return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    except (ValueError, RecursionError):
+        return "(not readable JSON)"
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True).replace("\n", "\n         ")
