@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "AuthenticationError",
     "ConfigurationError",
+    "CrossOriginRequestError",
     "HankoError",
     "InvalidTokenError",
     "KeysUnavailableError",
@@ -74,6 +75,16 @@ class InvalidTokenError(AuthenticationError):
 
     def response_headers(self) -> dict[str, str]:
         return {"WWW-Authenticate": 'Bearer realm="hanko", error="invalid_token"'}
+
+
+class CrossOriginRequestError(HankoError):
+    """An unsafe request authenticated by the session cookie came from an origin that may not send it (403)."""
+
+    status_code = 403
+    error = "cross_origin_request"
+
+    def __init__(self) -> None:
+        super().__init__("Cross-origin request refused: this origin may not change anything here.")
 
 
 class UnavailableError(HankoError):
