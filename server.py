@@ -20,7 +20,7 @@ from typing import Any
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
-from dotenv import find_dotenv, load_dotenv
+from dotenv import load_dotenv
 
 from hanko_tornado import (
     ConfigurationError,
@@ -72,7 +72,7 @@ def make_app(hanko: HankoSettings, cors: CorsSettings, routes: list[Any] | None 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"), help="address to bind (HOST)")
-    parser.add_argument("--port", type=int, help="port (PORT, default 8000)")
+    parser.add_argument("--port", help="port (PORT, default 8000)")
     parser.add_argument("--processes", type=int, default=1, help="worker processes on one port (0 = one per core)")
     parser.add_argument(
         "--dev", action="store_true", help="serve an embedded stand-in for Hanko that issues its own tokens"
@@ -80,10 +80,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def port_from_env() -> int:
-    raw = os.environ.get("PORT", "8000").strip()
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise ConfigurationError("PORT", f"must be a port number from 1 to 65535, got {raw!r}")
+def port_number(setting: str, raw: str) -> int:
+    """``raw`` as a port to listen on: 1 to 65535 (0 would listen on a port the logs and dev keys do not name)."""
+    raw = raw.strip()
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 65536:
+        raise ConfigurationError(setting, f"must be a port number from 1 to 65535, got {raw!r}")
     return int(raw)
 
 
@@ -174,14 +175,16 @@ async def serve(app: tornado.web.Application, sockets: list[socket.socket], wher
 
 
 def main(argv: list[str] | None = None) -> int:
-    load_dotenv(find_dotenv(usecwd=True), override=False)
+    load_dotenv(".env", override=False)  # this folder's only: a .env in a parent folder is someone else's
     level = os.environ.get("LOG_LEVEL", "INFO").upper()
     args = parse_args(argv)
     try:
         if not isinstance(logging.getLevelName(level), int):
             raise ConfigurationError("LOG_LEVEL", f"must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
         if args.port is None:
-            args.port = port_from_env()
+            args.port = port_number("PORT", os.environ.get("PORT", "8000"))
+        else:
+            args.port = port_number("--port", args.port)
         if args.processes < 0:
             raise ConfigurationError("--processes", f"must be 0 (one per core) or more, got {args.processes}")
         cors = cors_from_env()

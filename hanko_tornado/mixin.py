@@ -36,9 +36,10 @@ class HankoAuthMixin(_Handler):
             def get(self) -> None:
                 self.write({"user_id": self.hanko_user.id})
 
-    Set ``hanko_optional = True`` on a handler to let anonymous requests in
-    (``current_user`` is then ``None``); a token that is sent and invalid is
-    still refused.
+    Set ``hanko_optional = True`` on a handler to let requests without a token
+    in: ``current_user`` is then what the handler's own ``get_current_user``
+    says (``None`` unless it, or a mixin, overrides it: an API key, say).  A
+    token that is sent and invalid is still refused.
     """
 
     hanko_optional: bool = False
@@ -57,12 +58,21 @@ class HankoAuthMixin(_Handler):
         """The token from ``Authorization: Bearer`` (any letter case), else from the cookie.
 
         A bearer header with no token yields ``""``, which is refused as invalid.
+
+        :raises InvalidTokenError: no bearer header, and more than one cookie named ``cookie_name``.
         """
         authorization = self.request.headers.get("Authorization")
         if authorization is not None:
-            scheme, _, credentials = authorization.strip().partition(" ")
-            if scheme.lower() == "bearer":
-                return credentials.strip()
+            scheme_and_credentials = authorization.split(None, 1)  # any whitespace after the scheme
+            if scheme_and_credentials and scheme_and_credentials[0].lower() == "bearer":
+                return scheme_and_credentials[1].strip() if len(scheme_and_credentials) > 1 else ""
+        cookies = self.request.headers.get("Cookie")
+        if cookies is None:
+            return None
+        # Whoever can set a cookie on a parent domain can add a second one, and Tornado keeps the last:
+        # the victim would be logged in as the attacker.  The substring count spares the parsing almost always.
+        if cookies.count(cookie_name) > 1 and _count_cookies(self.request.headers.get_list("Cookie"), cookie_name) > 1:
+            raise InvalidTokenError("more than one session cookie")
         return self.get_cookie(cookie_name) or None
 
     @property
@@ -79,8 +89,8 @@ class HankoAuthMixin(_Handler):
     async def prepare(self) -> None:
         if self.request.method != "OPTIONS":
             verifier = self.get_hanko_verifier()
-            token = self.get_hanko_token(verifier.settings.cookie_name)
             try:
+                token = self.get_hanko_token(verifier.settings.cookie_name)
                 # A token verified before is answered without awaiting anything: the hot path.
                 user = verifier.remembered_user(token) if token else None
                 if user is None or self._checks_sessions(verifier):
@@ -93,12 +103,11 @@ class HankoAuthMixin(_Handler):
         if result is not None:
             await result
 
-    async def _authenticate(
-        self, verifier: TokenVerifier, token: str | None, user: HankoUser | None
-    ) -> HankoUser | None:
+    async def _authenticate(self, verifier: TokenVerifier, token: str | None, user: HankoUser | None) -> Any:
         if token is None:
             if self.hanko_optional:
-                return None
+                # No Hanko token: the handler's own get_current_user (or its mixins') decides.
+                return self.get_current_user()
             raise MissingTokenError()
         # verify_token hashes the token once more: a microsecond, next to the signature check it leads to.
         user = user or await verifier.verify_token(token)
@@ -120,3 +129,13 @@ class HankoAuthMixin(_Handler):
         for name, value in error.response_headers().items():
             self.set_header(name, value)
         self.finish({"error": error.error, "message": error.message})
+
+
+def _count_cookies(headers: list[str], name: str) -> int:
+    """How many cookies called ``name`` the ``Cookie`` headers carry, each header split as Tornado splits one."""
+    return sum(
+        1
+        for header in headers
+        for chunk in header.split(";")
+        if "=" in chunk and chunk.split("=", 1)[0].strip() == name
+    )

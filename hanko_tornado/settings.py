@@ -26,6 +26,9 @@ log = logging.getLogger("hanko_tornado")
 
 __all__ = ["ENVIRONMENT_VARIABLES", "HankoSettings", "is_loopback_host"]
 
+# The most clock skew ``leeway`` may allow: more would keep expired tokens working.
+_MAX_LEEWAY = 300.0
+
 
 def is_loopback_host(host: str) -> bool:
     """Whether ``host`` names this machine (``localhost``, 127.0.0.0/8 or ``::1``)."""
@@ -64,7 +67,7 @@ class HankoSettings:
     :param audience: accepted audiences; ``aud`` is checked only when set.
     :param issuer: the expected ``iss``; checked only when set.
     :param cookie_name: the cookie that holds the token when no bearer header is sent.
-    :param leeway: seconds of clock skew allowed on ``exp``, ``nbf`` and ``iat``.
+    :param leeway: seconds of clock skew allowed on ``exp``, ``nbf`` and ``iat``; at most 300.
     :param max_token_bytes: longer tokens are refused before any parsing.
     :param jwks_timeout: seconds allowed for one JWKS fetch.
     :param jwks_max_bytes: a larger JWKS body is a failed fetch.
@@ -125,6 +128,8 @@ class HankoSettings:
             raise ConfigurationError("cookie_name", f"is not a valid cookie name: {self.cookie_name!r}")
         for name in ("leeway", "jwks_min_ttl", "stale_grace", "refetch_interval"):
             _require(name, getattr(self, name), minimum=0.0)
+        if self.leeway > _MAX_LEEWAY:
+            raise ConfigurationError("leeway", f"must be at most {_MAX_LEEWAY:g} seconds, got {self.leeway!r}")
         for name in ("jwks_timeout", "jwks_max_ttl", "max_token_bytes", "jwks_max_bytes", "token_cache_size"):
             _require(name, getattr(self, name), minimum=1e-9)
         _require("session_check_concurrency", self.session_check_concurrency, minimum=1)

@@ -15,9 +15,10 @@ import tornado.websocket
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from support import captured_logs
 from tornado.httpclient import HTTPClientError
+from tornado.httputil import HTTPHeaders
 from tornado.testing import gen_test
 
-from hanko_tornado import CorsHandler, CorsSettings, HankoAuthMixin
+from hanko_tornado import CorsHandler, CorsSettings, HankoAuthMixin, HankoUser
 from hanko_tornado.testing import HankoTestCase, SigningKey
 
 
@@ -43,6 +44,58 @@ class OptionalHandler(HankoAuthMixin, CorsHandler):
 
     def get(self) -> None:
         self.write({"user": self.current_user.id if self.current_user else None})
+
+
+class ApiKeyMixin(tornado.web.RequestHandler):
+    """Another way in beside Hanko: an API key, decided in ``get_current_user``."""
+
+    def get_current_user(self) -> Any:
+        return "api-client-1" if self.request.headers.get("X-Api-Key") == "key-1" else None
+
+
+class ApiKeyOrHankoHandler(HankoAuthMixin, ApiKeyMixin, CorsHandler):
+    hanko_optional = True
+
+    def get(self) -> None:
+        user = self.current_user
+        self.write({"user": user.id if isinstance(user, HankoUser) else user})
+
+
+class OwnCurrentUserHandler(HankoAuthMixin, CorsHandler):
+    hanko_optional = True
+
+    def get_current_user(self) -> Any:
+        return "guest-with-pass" if self.get_query_argument("pass", None) == "yes" else None
+
+    def get(self) -> None:
+        user = self.current_user
+        self.write({"user": user.id if isinstance(user, HankoUser) else user})
+
+
+class ClaimsHandler(HankoAuthMixin, CorsHandler):
+    def get(self) -> None:
+        self.write({"claims": self.hanko_user.claims})
+
+
+class MeddlingHandler(HankoAuthMixin, CorsHandler):
+    """Tries to change the verified claims, and says which attempts worked."""
+
+    def get(self) -> None:
+        claims: Any = self.hanko_user.claims
+        attempts = {
+            "append to a list": lambda: claims["roles"].append("admin"),
+            "set a nested member": lambda: claims["email"].__setitem__("address", "mallory@example.com"),
+            "update a nested object": lambda: claims["email"].update(is_verified=True),
+            "set a top-level member": lambda: claims.__setitem__("sub", "someone-else"),
+        }
+        changed = []
+        for name, attempt in attempts.items():
+            try:
+                attempt()
+                changed.append(name)
+            except (AttributeError, TypeError):
+                pass
+        self.write({"changed": changed, "roles": list(claims["roles"]), "email": self.hanko_user.email})
 
 
 class AuditMixin(tornado.web.RequestHandler):
@@ -82,6 +135,10 @@ class MixinTestCase(HankoTestCase):
                 (r"/optional", OptionalHandler),
                 (r"/composed", ComposedHandler),
                 (r"/socket", EchoSocket),
+                (r"/api-key-or-hanko", ApiKeyOrHankoHandler),
+                (r"/own-current-user", OwnCurrentUserHandler),
+                (r"/claims", ClaimsHandler),
+                (r"/meddle", MeddlingHandler),
             ],
             hanko=self.hanko.settings(**self.settings_overrides),
             cors=CorsSettings(origins=["http://localhost:3000"]),
@@ -134,6 +191,13 @@ class TokenLookupTest(MixinTestCase):
         refused = self.fetch("/user", headers={"Authorization": f"Bearer {bad}", "Cookie": f"hanko={good}"})
         self.assertEqual(refused.code, 401)
 
+    def test_any_whitespace_after_the_bearer_scheme(self) -> None:
+        token = self.hanko.mint("aaaaaaaa-0000-4000-8000-000000000013")
+        for separator in ["\t", "  ", " \t "]:
+            with self.subTest(separator=repr(separator)):
+                response = self.fetch("/user", headers={"Authorization": f"Bearer{separator}{token}"})
+                self.assertEqual(json.loads(response.body)["id"], "aaaaaaaa-0000-4000-8000-000000000013")
+
     def test_other_authorization_scheme_falls_back_to_cookie(self) -> None:
         token = self.hanko.mint("aaaaaaaa-0000-4000-8000-000000000005")
         response = self.fetch("/user", headers={"Authorization": "Basic Zm9vOmJhcg==", "Cookie": f"hanko={token}"})
@@ -153,6 +217,55 @@ class TokenLookupTest(MixinTestCase):
     def test_options_is_not_authenticated(self) -> None:
         response = self.fetch("/user", method="OPTIONS")
         self.assertEqual(response.code, 204)
+
+
+class DuplicateCookieTest(MixinTestCase):
+    def assert_duplicates_refused(self, headers: Any, *tokens: str) -> None:
+        response = self.fetch("/user", headers=headers)
+        self.assertEqual(response.code, 401, response.body)
+        body = json.loads(response.body)
+        self.assertEqual(body["error"], "invalid_token")
+        self.assertIn("more than one session cookie", body["message"])
+        for token in tokens:
+            self.assertNotIn(token.split(".")[1], response.body.decode())
+
+    def test_two_session_cookies_are_refused(self) -> None:
+        victim, attacker = self.hanko.mint(), self.hanko.mint()
+        self.assert_duplicates_refused({"Cookie": f"hanko={victim}; hanko={attacker}"}, victim, attacker)
+        self.assert_duplicates_refused({"Cookie": f"hanko={victim};hanko= {victim}"}, victim)
+        self.assert_duplicates_refused({"Cookie": f"hanko=; hanko={victim}"}, victim)
+        basic = {"Authorization": "Basic Zm9vOmJhcg==", "Cookie": f"hanko={victim}; hanko={attacker}"}
+        self.assert_duplicates_refused(basic, victim, attacker)
+
+    def test_session_cookies_in_two_cookie_headers_are_refused(self) -> None:
+        victim, attacker = self.hanko.mint(), self.hanko.mint()
+        headers = HTTPHeaders()
+        headers.add("Cookie", f"hanko={victim}")
+        headers.add("Cookie", f"theme=dark; hanko={attacker}")
+        with captured_logs() as lines:
+            self.assert_duplicates_refused(headers, victim, attacker)
+        self.assertTrue(any("more than one session cookie" in line for line in lines), lines)
+        for part in victim.split(".") + attacker.split("."):
+            self.assertFalse(any(part in line for line in lines), f"token part logged: {part[:8]}")
+
+    def test_an_optional_handler_refuses_them_too(self) -> None:
+        token = self.hanko.mint()
+        response = self.fetch("/optional", headers={"Cookie": f"hanko={token}; hanko={token}"})
+        self.assertEqual((response.code, json.loads(response.body)["error"]), (401, "invalid_token"))
+
+    def test_a_bearer_header_decides_without_the_cookies(self) -> None:
+        token = self.hanko.mint("aaaaaaaa-0000-4000-8000-000000000015")
+        headers = {"Authorization": f"Bearer {token}", "Cookie": "hanko=a; hanko=b"}
+        self.assertEqual(
+            json.loads(self.fetch("/user", headers=headers).body)["id"], "aaaaaaaa-0000-4000-8000-000000000015"
+        )
+
+    def test_other_cookies_that_mention_the_name_are_fine(self) -> None:
+        token = self.hanko.mint("aaaaaaaa-0000-4000-8000-000000000016")
+        for cookie in [f"hanko_theme=hanko; hanko={token}; xhanko=1", f"hanko={token}; Hanko=other; other=hanko=x"]:
+            with self.subTest(cookie=cookie[:12]):
+                response = self.fetch("/user", headers={"Cookie": cookie})
+                self.assertEqual(json.loads(response.body)["id"], "aaaaaaaa-0000-4000-8000-000000000016")
 
 
 class RefusalTest(MixinTestCase):
@@ -287,6 +400,36 @@ class OptionalAuthTest(MixinTestCase):
     def test_invalid_token_is_still_refused(self) -> None:
         response = self.fetch_with_token("/optional", self.hanko.mint(lifetime=-3600), raise_error=False)
         self.assertEqual(response.code, 401)
+
+    def test_anonymous_falls_back_to_the_handlers_own_get_current_user(self) -> None:
+        self.assertEqual(
+            json.loads(self.fetch("/api-key-or-hanko", headers={"X-Api-Key": "key-1"}).body), {"user": "api-client-1"}
+        )
+        self.assertEqual(json.loads(self.fetch("/api-key-or-hanko").body), {"user": None})
+        self.assertEqual(json.loads(self.fetch("/own-current-user?pass=yes").body), {"user": "guest-with-pass"})
+        self.assertEqual(json.loads(self.fetch("/own-current-user").body), {"user": None})
+
+    def test_a_hanko_token_still_decides_when_sent(self) -> None:
+        token = self.hanko.mint("aaaaaaaa-0000-4000-8000-000000000017")
+        response = self.fetch_with_token("/api-key-or-hanko", token, headers={"X-Api-Key": "key-1"})
+        self.assertEqual(json.loads(response.body), {"user": "aaaaaaaa-0000-4000-8000-000000000017"})
+        expired = self.hanko.mint(lifetime=-3600)
+        refused = self.fetch_with_token("/api-key-or-hanko", expired, headers={"X-Api-Key": "key-1"}, raise_error=False)
+        self.assertEqual((refused.code, json.loads(refused.body)["error"]), (401, "invalid_token"))
+
+
+class FrozenClaimsTest(MixinTestCase):
+    def test_claims_are_written_as_json(self) -> None:
+        token = self.hanko.mint(claims={"roles": ["reader"], "org": {"id": 7, "teams": [{"name": "a"}]}})
+        payload = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+        for _ in range(2):  # verified, then remembered
+            self.assertEqual(json.loads(self.fetch_with_token("/claims", token).body), {"claims": payload})
+
+    def test_a_handler_cannot_change_the_claims_later_requests_see(self) -> None:
+        token = self.hanko.mint(email="ada@example.com", claims={"roles": ["reader"]})
+        for _ in range(2):  # the second request gets the remembered user
+            body = json.loads(self.fetch_with_token("/meddle", token).body)
+            self.assertEqual(body, {"changed": [], "roles": ["reader"], "email": "ada@example.com"})
 
 
 class CompositionTest(MixinTestCase):

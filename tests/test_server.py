@@ -133,6 +133,28 @@ class ServerTest(AsyncTestCase):
                 self.assertEqual(response.headers["Access-Control-Allow-Origin"], "http://app.test")
 
     @gen_test(timeout=60)
+    async def test_only_the_dotenv_of_the_current_folder_is_read(self) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            pathlib.Path(folder, ".env").write_text("HANKO_API_URL=http://hanko.example.com\n")
+            child = pathlib.Path(folder, "app")
+            child.mkdir()
+            async with running_server({}, cwd=str(child), wait=False) as server:
+                _, stderr = await server.output()
+            self.assertEqual(server.process.returncode, 2)
+            self.assertIn("HANKO_API_URL: is not set", stderr)
+
+    @gen_test(timeout=60)
+    async def test_port_option_is_checked_like_port(self) -> None:
+        env = {"HANKO_API_URL": self.hanko.api_url}
+        for args in [("--port", "99999"), ("--port", "0"), ("--dev", "--port", "0"), ("--port", "eighty")]:
+            async with running_server(env, *args, wait=False) as server:
+                _, stderr = await asyncio.wait_for(server.output(), 10)  # a server that listens never ends
+            self.assertEqual(
+                (server.process.returncode, stderr.strip()),
+                (2, f"server.py: --port: must be a port number from 1 to 65535, got {args[-1]!r}"),
+            )
+
+    @gen_test(timeout=60)
     async def test_unreachable_keys_at_start_up_are_not_fatal(self) -> None:
         async with running_server({"HANKO_API_URL": f"http://127.0.0.1:{free_port()}"}) as server:
             token = self.hanko.mint()

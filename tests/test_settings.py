@@ -29,6 +29,12 @@ class HankoSettingsTest(unittest.TestCase):
             with self.subTest(field=field), self.assertRaisesRegex(ConfigurationError, field):
                 HankoSettings(api_url="https://x.io", **{field: value})
 
+    def test_leeway_is_bounded(self) -> None:
+        self.assertEqual(HankoSettings(api_url="https://x.io", leeway=300).leeway, 300)
+        for value in (300.5, 31536000, float("inf")):
+            with self.subTest(value=value), self.assertRaisesRegex(ConfigurationError, "^leeway: "):
+                HankoSettings(api_url="https://x.io", leeway=value)
+
     def test_audience_accepts_one_or_many(self) -> None:
         self.assertEqual(HankoSettings(api_url="https://x.io", audience="a").audience, ("a",))  # type: ignore[arg-type]
         self.assertEqual(HankoSettings(api_url="https://x.io", audience=("a", "b")).audience, ("a", "b"))
@@ -62,6 +68,7 @@ class FromEnvTest(unittest.TestCase):
             ({"HANKO_API_URL": "https://x.io", "HANKO_LEEWAY_SECONDS": "soon"}, "HANKO_LEEWAY_SECONDS: must be"),
             ({"HANKO_API_URL": "https://x.io", "HANKO_TOKEN_CACHE_SIZE": "-3"}, "HANKO_TOKEN_CACHE_SIZE: must be"),
             ({"HANKO_API_URL": "https://x.io", "HANKO_COOKIE_NAME": "a;b"}, "HANKO_COOKIE_NAME: is not"),
+            ({"HANKO_API_URL": "https://x.io", "HANKO_LEEWAY_SECONDS": "31536000"}, "HANKO_LEEWAY_SECONDS: must be"),
         ]
         for environ, message in cases:
             with self.subTest(message=message), self.assertRaises(ConfigurationError) as raised:
