@@ -11,7 +11,7 @@ import tornado.web
 
 from hanko_tornado.errors import ConfigurationError, CrossOriginRequestError
 
-__all__ = ["CROSS_ORIGIN_MESSAGE", "CorsHandler", "CorsSettings", "cors_settings_of"]
+__all__ = ["CROSS_ORIGIN_MESSAGE", "CorsHandler", "CorsSettings", "cors_settings_of", "origin_matches_host"]
 
 CROSS_ORIGIN_MESSAGE = CrossOriginRequestError().message
 
@@ -92,6 +92,17 @@ def _implemented_methods(handler_class: type[tornado.web.RequestHandler]) -> str
     return _METHODS[handler_class]
 
 
+def origin_matches_host(origin: str, host: str) -> bool:
+    """Whether ``origin``'s host and port are the request's ``Host``, as Tornado compares them.
+
+    ``False`` for an Origin that is not a URL at all.
+    """
+    try:
+        return urlsplit(origin).netloc.lower() == host.lower() != ""
+    except ValueError:  # an unparseable Origin, such as "http://[" (urlsplit raises on it)
+        return False
+
+
 def cors_settings_of(handler: tornado.web.RequestHandler) -> CorsSettings:
     """The handler's CORS settings: its ``get_cors_settings()``, else the application's ``cors`` setting."""
     get_cors_settings = getattr(handler, "get_cors_settings", None)
@@ -133,6 +144,10 @@ class CorsHandler(tornado.web.RequestHandler):
             return True
         self._refused_origin = origin
         return False
+
+    def _origin_matches_host(self, origin: str) -> bool:
+        # Tornado 6.6's own raises ValueError (a 500) on an Origin such as "http://[": a client's garbage is a 403.
+        return origin_matches_host(origin, self.request.headers.get("Host", ""))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         error = self._reason.lower().replace(" ", "_")

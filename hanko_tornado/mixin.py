@@ -5,7 +5,14 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from hanko_tornado.errors import AuthenticationError, HankoError, InvalidTokenError, MissingTokenError
+from hanko_tornado.cors import cors_settings_of, origin_matches_host
+from hanko_tornado.errors import (
+    AuthenticationError,
+    CrossOriginRequestError,
+    HankoError,
+    InvalidTokenError,
+    MissingTokenError,
+)
 from hanko_tornado.session_protocol import SessionStatus
 from hanko_tornado.tokens import TokenVerifier, verifier_for
 from hanko_tornado.user import HankoUser
@@ -13,6 +20,8 @@ from hanko_tornado.user import HankoUser
 __all__ = ["HankoAuthMixin"]
 
 log = logging.getLogger("hanko_tornado")
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 if TYPE_CHECKING:
     from tornado.web import RequestHandler as _Handler
@@ -49,6 +58,9 @@ class HankoAuthMixin(_Handler):
     #: What Hanko said of this request's session (its expiry and idle expiry), when the
     #: session check ran and Hanko answered; ``None`` otherwise.
     hanko_session: SessionStatus | None = None
+    #: Refuse unsafe requests (anything but GET, HEAD, OPTIONS) authenticated by the session cookie
+    #: unless they are same-origin or come from an origin the ``cors`` settings allow (403).
+    hanko_cookie_origin_check: bool = True
 
     def get_hanko_verifier(self) -> TokenVerifier:
         """The verifier for this application; override to supply another."""
@@ -61,11 +73,23 @@ class HankoAuthMixin(_Handler):
 
         :raises InvalidTokenError: no bearer header, and more than one cookie named ``cookie_name``.
         """
+        bearer = self.get_hanko_bearer_token()
+        return bearer if bearer is not None else self.get_hanko_cookie_token(cookie_name)
+
+    def get_hanko_bearer_token(self) -> str | None:
+        """The token a client sent itself (``Authorization: Bearer``), which a cross-site page cannot forge."""
         authorization = self.request.headers.get("Authorization")
         if authorization is not None:
             scheme_and_credentials = authorization.split(None, 1)  # any whitespace after the scheme
             if scheme_and_credentials and scheme_and_credentials[0].lower() == "bearer":
                 return scheme_and_credentials[1].strip() if len(scheme_and_credentials) > 1 else ""
+        return None
+
+    def get_hanko_cookie_token(self, cookie_name: str) -> str | None:
+        """The token in the session cookie, which the browser adds by itself (so cross-site too).
+
+        :raises InvalidTokenError: more than one cookie named ``cookie_name``.
+        """
         cookies = self.request.headers.get("Cookie")
         if cookies is None:
             return None
@@ -90,15 +114,23 @@ class HankoAuthMixin(_Handler):
         if self.request.method != "OPTIONS":
             verifier = self.get_hanko_verifier()
             try:
-                token = self.get_hanko_token(verifier.settings.cookie_name)
+                token = self.get_hanko_bearer_token()
+                from_cookie = token is None
+                if from_cookie:
+                    token = self.get_hanko_cookie_token(verifier.settings.cookie_name)
                 # A token verified before is answered without awaiting anything: the hot path.
                 user = verifier.remembered_user(token) if token else None
                 if user is None or self._checks_sessions(verifier):
                     user = await self._authenticate(verifier, token, user)
+                if from_cookie and token and self.request.method not in _SAFE_METHODS:
+                    self._check_cookie_origin()
                 self.current_user = user
             except HankoError as error:
                 self._refuse(error)
                 return
+            if isinstance(self.current_user, HankoUser):
+                # One user's answer must not be served to another by a shared cache; a handler may say otherwise.
+                self.set_header("Cache-Control", "private")
         result: Any = super().prepare()
         if result is not None:
             await result
@@ -114,6 +146,26 @@ class HankoAuthMixin(_Handler):
         if self._checks_sessions(verifier):
             self.hanko_session = await verifier.session_checker.check(token, user)
         return user
+
+    def _check_cookie_origin(self) -> None:
+        """Refuse an unsafe request authenticated by the cookie unless it is same-origin or from an allowed origin.
+
+        The browser adds the cookie to a cross-site form POST by itself (``SameSite=None``, or ``Lax`` from
+        another origin of the same site): only where the request comes from tells it apart.
+        """
+        if not self.hanko_cookie_origin_check:
+            return
+        site = self.request.headers.get("Sec-Fetch-Site")
+        if site in ("same-origin", "none"):
+            return
+        origin = self.request.headers.get("Origin")
+        if origin is not None:
+            if site is None and origin_matches_host(origin, self.request.headers.get("Host", "")):
+                return  # a browser without Sec-Fetch-Site, on the API's own origin
+            if cors_settings_of(self).is_allowed_origin(origin):
+                return
+        log.info("refused a cookie-authenticated %s from origin %r", self.request.method, origin)
+        raise CrossOriginRequestError()
 
     def _checks_sessions(self, verifier: TokenVerifier) -> bool:
         if self.hanko_session_check is None:

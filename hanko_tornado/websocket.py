@@ -1,0 +1,114 @@
+"""``HankoWebSocketMixin``: WebSockets opened by a Hanko session, and closed when it ends.
+
+Browsers cannot set ``Authorization`` on a WebSocket, so besides the bearer
+header and the session cookie the token may come as a subprotocol: the page
+offers the marker protocol followed by the token, and the server echoes the
+marker only, never the token::
+
+    const socket = new WebSocket("wss://api.example.com/ws", ["hanko-bearer", token]);
+
+The handshake's ``Origin`` must be the API's own or one the ``cors`` settings
+allow (browsers send no ``Sec-Fetch-Site`` on handshakes, so ``Origin`` is all
+there is).  An open socket is closed with :data:`CLOSE_TOKEN_EXPIRED` (4001)
+when its token expires, and with :data:`CLOSE_SESSION_ENDED` (4002) when its
+session ends (the session check, while it is on, is asked again every
+``session_check_ttl``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from hanko_tornado.cors import cors_settings_of, origin_matches_host
+from hanko_tornado.errors import InvalidTokenError, UnavailableError
+from hanko_tornado.mixin import HankoAuthMixin
+
+__all__ = ["CLOSE_SESSION_ENDED", "CLOSE_TOKEN_EXPIRED", "SUBPROTOCOL", "HankoWebSocketMixin"]
+
+log = logging.getLogger("hanko_tornado")
+
+#: The marker protocol: the protocol offered right after it is the token.
+SUBPROTOCOL = "hanko-bearer"
+#: Close code for a socket whose token expired.
+CLOSE_TOKEN_EXPIRED = 4001
+#: Close code for a socket whose session ended (logout, revocation).
+CLOSE_SESSION_ENDED = 4002
+
+if TYPE_CHECKING:
+    from tornado.websocket import WebSocketHandler as _Handler
+else:
+    _Handler = object
+
+
+class HankoWebSocketMixin(HankoAuthMixin, _Handler):
+    """Authenticates a WebSocket handshake with Hanko and watches the session while the socket is open.
+
+    Put it first in the bases: ``class Feed(HankoWebSocketMixin, WebSocketHandler)``.
+    """
+
+    #: Seconds between two looks at an open socket's token and session.
+    hanko_watch_interval: float = 1.0
+    _hanko_token: str | None = None
+    _hanko_watch: asyncio.Task[None] | None = None
+
+    def get_hanko_bearer_token(self) -> str | None:
+        """``Authorization: Bearer``, else the protocol offered right after :data:`SUBPROTOCOL`."""
+        bearer = super().get_hanko_bearer_token()
+        if bearer is not None:
+            return bearer
+        offered = [p.strip() for p in self.request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
+        if SUBPROTOCOL not in offered:
+            return None
+        following = offered.index(SUBPROTOCOL) + 1
+        return offered[following] if following < len(offered) else ""
+
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        # Echo the marker, never the token the browser offered after it.
+        return SUBPROTOCOL if SUBPROTOCOL in subprotocols else None
+
+    def check_origin(self, origin: str) -> bool:
+        """The API's own origin, or one the ``cors`` settings (or ``trusted_origins``) allow."""
+        if origin_matches_host(origin, self.request.headers.get("Host", "")):
+            return True
+        return cors_settings_of(self).is_allowed_origin(origin) or origin in self.settings.get("trusted_origins", ())
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        if self.current_user is not None and not self._finished:
+            verifier = self.get_hanko_verifier()
+            self._hanko_token = self.get_hanko_token(verifier.settings.cookie_name)
+            self._hanko_watch = asyncio.ensure_future(self._watch())
+
+    def on_ws_connection_close(self, close_code: int | None = None, close_reason: str | None = None) -> None:
+        if self._hanko_watch is not None:
+            self._hanko_watch.cancel()
+        self._hanko_token = None
+        super().on_ws_connection_close(close_code, close_reason)
+
+    def on_finish(self) -> None:
+        # A handshake refused after prepare (a foreign origin, say) never opens a socket to watch.
+        if self._hanko_watch is not None and self.ws_connection is None:
+            self._hanko_watch.cancel()
+        super().on_finish()
+
+    async def _watch(self) -> None:
+        user, verifier = self.hanko_user, self.get_hanko_verifier()
+        expires_at = user.expires_at.timestamp()
+        while True:
+            await asyncio.sleep(min(self.hanko_watch_interval, max(0.0, expires_at - time.time())))
+            if self.ws_connection is None or self.ws_connection.is_closing():
+                return
+            if time.time() >= expires_at:
+                self.close(CLOSE_TOKEN_EXPIRED, "token expired")
+                return
+            if self._hanko_token and self._checks_sessions(verifier):
+                try:
+                    await verifier.session_checker.check(self._hanko_token, user)
+                except InvalidTokenError:
+                    self.close(CLOSE_SESSION_ENDED, "session ended")
+                    return
+                except UnavailableError:
+                    pass  # Hanko cannot say now: the socket stays open, and is asked about again
