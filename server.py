@@ -1,4 +1,4 @@
-"""An example API protected by Hanko: ``GET /`` is open, ``GET /protected`` needs a session token.
+"""An example API protected by Hanko: `/` is open; `/protected` (GET, POST) and the `/ws` socket need a session.
 
 Configured from the environment and ``.env`` (the environment wins); see
 ``.env.example``.  ``--dev`` runs with an embedded stand-in for Hanko instead.
@@ -20,6 +20,7 @@ from typing import Any
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
+import tornado.websocket
 from dotenv import load_dotenv
 
 from hanko_tornado import (
@@ -31,41 +32,56 @@ from hanko_tornado import (
     verifier_for,
 )
 from hanko_tornado.settings import is_loopback_host
+from hanko_tornado.websocket import HankoWebSocketMixin
 
 log = logging.getLogger("server")
 
 DEV_PREFIX = "/_dev/hanko"
 
 
-class ApiHandler(CorsHandler):
-    """Answers errors as JSON, like everything else the API says."""
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        self.finish({"error": self._reason.lower().replace(" ", "_"), "message": self._reason})
-
-
-class NotFoundHandler(ApiHandler):
+class NotFoundHandler(CorsHandler):
     def prepare(self) -> None:
         raise tornado.web.HTTPError(404)
 
 
-class RootHandler(ApiHandler):
+class RootHandler(CorsHandler):
     def get(self) -> None:
         self.write({"message": "Tornado x Hanko!"})
 
 
-class ProtectedHandler(HankoAuthMixin, ApiHandler):
+class ProtectedHandler(HankoAuthMixin, CorsHandler):
     def get(self) -> None:
         self.write({"message": "Hello from protected route!", "user_id": self.hanko_user.id})
 
+    def post(self) -> None:
+        # Cookie-authenticated POSTs from origins CORS_ORIGINS does not list never get here.
+        self.get()
 
-def make_app(hanko: HankoSettings, cors: CorsSettings, routes: list[Any] | None = None) -> tornado.web.Application:
-    """The example API, with any extra ``routes``."""
+
+class EchoSocket(HankoWebSocketMixin, tornado.websocket.WebSocketHandler):
+    """Greets the user, echoes every message, and is closed by the server when the session ends."""
+
+    def open(self) -> None:
+        self.write_message({"message": "Hello from the socket!", "user_id": self.hanko_user.id})
+
+    def on_message(self, message: str | bytes) -> None:
+        self.write_message(message, binary=isinstance(message, bytes))
+
+
+def make_app(
+    hanko: HankoSettings, cors: CorsSettings, routes: list[Any] | None = None, *, cross_origin_protection: bool = True
+) -> tornado.web.Application:
+    """The example API, with any extra ``routes``.
+
+    Tornado's cross-origin protection is on by default where it exists (6.6+; older versions ignore the
+    setting); the mixin's own check on cookie-authenticated requests works either way.
+    """
     return tornado.web.Application(
-        [(r"/", RootHandler), (r"/protected", ProtectedHandler), *(routes or [])],
+        [(r"/", RootHandler), (r"/protected", ProtectedHandler), (r"/ws", EchoSocket), *(routes or [])],
         default_handler_class=NotFoundHandler,
         hanko=hanko,
         cors=cors,
+        cross_origin_protection=cross_origin_protection,
     )
 
 
@@ -86,6 +102,13 @@ def port_number(setting: str, raw: str) -> int:
     if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 65536:
         raise ConfigurationError(setting, f"must be a port number from 1 to 65535, got {raw!r}")
     return int(raw)
+
+
+def protection_from_env() -> bool:
+    raw = os.environ.get("CROSS_ORIGIN_PROTECTION", "true").strip().lower()
+    if raw not in ("true", "false"):
+        raise ConfigurationError("CROSS_ORIGIN_PROTECTION", f"must be true or false, got {raw!r}")
+    return raw == "true"
 
 
 def cors_from_env() -> CorsSettings:
@@ -187,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             args.port = port_number("--port", args.port)
         if args.processes < 0:
             raise ConfigurationError("--processes", f"must be 0 (one per core) or more, got {args.processes}")
-        cors = cors_from_env()
+        cors, protection = cors_from_env(), protection_from_env()
         if args.dev:
             hanko, routes, token = dev_setup(args)
         else:
@@ -205,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.dev:
         print_dev_banner(args, token)
-    asyncio.run(serve(make_app(hanko, cors, routes), sockets, f"http://{args.host}:{args.port}"))
+    app = make_app(hanko, cors, routes, cross_origin_protection=protection)
+    asyncio.run(serve(app, sockets, f"http://{args.host}:{args.port}"))
     return 0
 
 
