@@ -19,6 +19,7 @@ from hanko_tornado.cors import CorsHandler, CorsSettings
 from hanko_tornado.errors import (
     AuthenticationError,
     ConfigurationError,
+    CrossOriginRequestError,
     HankoError,
     InvalidTokenError,
     KeysUnavailableError,
@@ -28,26 +29,31 @@ from hanko_tornado.errors import (
 )
 from hanko_tornado.keys import KeyStore
 from hanko_tornado.mixin import HankoAuthMixin
+from hanko_tornado.session_protocol import SessionStatus
 from hanko_tornado.sessions import SessionChecker
 from hanko_tornado.settings import HankoSettings
 from hanko_tornado.tokens import TokenVerifier, verifier_for
 from hanko_tornado.user import HankoUser
+from hanko_tornado.websocket import HankoWebSocketMixin
 
 __all__ = [
     "AuthenticationError",
     "ConfigurationError",
     "CorsHandler",
     "CorsSettings",
+    "CrossOriginRequestError",
     "HankoAuthMixin",
     "HankoError",
     "HankoSettings",
     "HankoUser",
+    "HankoWebSocketMixin",
     "InvalidTokenError",
     "KeyStore",
     "KeysUnavailableError",
     "MissingTokenError",
     "SessionCheckUnavailableError",
     "SessionChecker",
+    "SessionStatus",
     "TokenVerifier",
     "UnavailableError",
     "verifier_for",
