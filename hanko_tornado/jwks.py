@@ -45,7 +45,11 @@ class VerificationKey:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class KeySet:
-    """A parsed JWKS with the times that govern its use (wall-clock seconds)."""
+    """A parsed JWKS with the times that govern its use (wall-clock seconds).
+
+    ``fetched_at`` is when the fetch that brought it began: a set fetched at or
+    after a request came in shows Hanko's keys as they were when it came.
+    """
 
     version: str
     keys: tuple[VerificationKey, ...]

@@ -125,7 +125,7 @@ class SessionChecker:
 
     async def _read_cache(self, cache_key: str) -> tuple[bool, float] | None:
         """A live answer another request (or process) stored, checked as strictly as Hanko's own."""
-        text = await self.key_store.get_cache().get(cache_key)
+        text = await self.key_store.get_cache().get(cache_key, "session")
         if text is None:
             return None
         try:
@@ -143,4 +143,4 @@ class SessionChecker:
         ttl = answer[1] - time.time()
         if ttl > 0:
             entry = json.dumps({"is_valid": answer[0], "until": answer[1]})
-            await self.key_store.get_cache().set(cache_key, entry, ttl=ttl)
+            await self.key_store.get_cache().set(cache_key, "session", entry, ttl=ttl)
