@@ -3,16 +3,20 @@
 ``cache_from_url("memory://")`` keeps them in this process; ``redis://`` and
 ``rediss://`` URLs (``redis://:password@host:6379/0``) share them through
 Redis, with ``pip install hanko-tornado[redis]``.  Entries in a shared cache
-are sealed with an HMAC under a secret every process knows, so that whoever
-can write to Redis still cannot slip a signing key in.
+are sealed with an HMAC under a secret every process knows, over the entry's
+key and kind as well as its text, so that whoever can write to Redis can
+neither slip a signing key in nor move a sealed entry to another key.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
-from collections.abc import Awaitable
+import math
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -24,10 +28,13 @@ from hanko_tornado.errors import ConfigurationError
 log = logging.getLogger("hanko_tornado")
 
 __all__ = [
+    "CACHE_BACKOFF_SECONDS",
     "CACHE_OPERATION_TIMEOUT",
+    "ENTRY_FORMAT",
     "MIN_SECRET_LENGTH",
     "SealedCache",
     "cache_from_url",
+    "describe_failure",
     "is_shared",
     "open_entry",
     "seal_entry",
@@ -35,7 +42,11 @@ __all__ = [
 
 #: Seconds one cache operation may take: a slow Redis must not hold requests up.
 CACHE_OPERATION_TIMEOUT = 1.0
+#: Seconds the shared cache is left alone after it failed, before it is tried again.
+CACHE_BACKOFF_SECONDS = 5.0
 MIN_SECRET_LENGTH = 32
+#: The layout of a sealed entry, sealed with it: an entry of another layout never opens.
+ENTRY_FORMAT = "hanko2"
 
 
 def cache_from_url(url: str) -> Any:
@@ -72,25 +83,44 @@ def is_shared(cache: Any) -> bool:
     return cache is not None and not isinstance(cache, SimpleMemoryCache)
 
 
-def seal_entry(secret: str | None, text: str) -> str:
-    """``text`` with an HMAC-SHA256 tag in front (unchanged without a secret)."""
+def describe_failure(error: BaseException) -> str:
+    """What failed, for a log line: the message, or the exception's class when it has none (a timeout)."""
+    return str(error) or type(error).__name__
+
+
+def _tag(secret: str, key: str, kind: str, text: str) -> bytes:
+    # The layout, kind and key are sealed with the text, so a sealed entry opens only where it was written.
+    # JSON escapes newlines, so the first newline ends the header: no two entries seal the same bytes.
+    header = json.dumps([ENTRY_FORMAT, kind, key])
+    return hmac.new(secret.encode(), f"{header}\n{text}".encode(), hashlib.sha256).hexdigest().encode()
+
+
+def seal_entry(secret: str | None, key: str, kind: str, text: str) -> str:
+    """``text`` sealed for cache ``key`` and entry ``kind`` (``"jwks"``, ``"session"``, ``"lock"``).
+
+    Unchanged without a secret: this process's memory needs no seal.
+    """
     if not secret:
         return text
-    tag = hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()
-    return f"{tag}.{text}"
+    return f"{ENTRY_FORMAT}.{kind}.{_tag(secret, key, kind, text).decode()}.{text}"
 
 
-def open_entry(secret: str | None, entry: str) -> str:
-    """The text of a sealed entry.
+def open_entry(secret: str | None, key: str, kind: str, entry: str) -> str:
+    """The text of an entry sealed for ``key`` and ``kind``.
 
-    :raises ValueError: the tag is missing or wrong.
+    :raises ValueError: the entry is of another layout or kind, or its tag is
+        missing or wrong (another secret, or sealed for another key).
     """
     if not secret:
         return entry
-    tag, _, text = entry.partition(".")
-    expected = hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(tag, expected):
-        raise ValueError("entry is not sealed with this deployment's cache secret")
+    layout, _, rest = entry.partition(".")
+    entry_kind, _, rest = rest.partition(".")
+    tag, _, text = rest.partition(".")
+    if layout != ENTRY_FORMAT or entry_kind != kind:
+        raise ValueError(f"not a sealed {kind} entry of this version")
+    # Compared as bytes: compare_digest refuses non-ASCII text, and the tag is whatever Redis holds.
+    if not hmac.compare_digest(tag.encode("utf-8", "surrogatepass"), _tag(secret, key, kind, text)):
+        raise ValueError("not sealed with this deployment's cache secret for this key")
     return text
 
 
@@ -98,50 +128,93 @@ class SealedCache:
     """The cache as hanko_tornado uses it: sealed text entries, and failures that never fail a request.
 
     A cache that fails (down, slow, refused) is logged once per failure
-    streak and answers as if empty, so callers fall back to their own memory
-    and to Hanko.  An entry with a wrong seal is refused and logged.
+    streak, answers as if empty, and is left alone for
+    :data:`CACHE_BACKOFF_SECONDS` before it is tried again, so that a Redis
+    that never answers costs one timeout per back-off, not one per request.
+    An entry that does not open is refused and logged.
     """
 
     def __init__(self, cache: Any, secret: str | None) -> None:
         self.cache = cache
         self.secret = secret
         self._failing = False
+        self._skip_until = -math.inf
 
-    async def get(self, key: str) -> str | None:
-        """The text stored at ``key``, or ``None`` when missing, unreadable or badly sealed."""
-        entry = await self._call("read", self.cache.get(key))
-        if not isinstance(entry, str):
-            return None
+    @property
+    def answering(self) -> bool:
+        """Whether the cache is used now: ``False`` for a while after it failed."""
+        return time.monotonic() >= self._skip_until
+
+    async def get(self, key: str, kind: str) -> str | None:
+        """The text sealed at ``key`` for ``kind``, or ``None`` when missing, unreadable or badly sealed.
+
+        Never raises: whatever the cache holds, a request does not fail on it.
+        """
         try:
-            return open_entry(self.secret, entry)
-        except ValueError as error:
-            log.warning("refusing a shared cache entry: %s", error)
+            entry = await self._call("read", lambda: self.cache.get(key))
+            if entry is None:
+                return None
+            if not isinstance(entry, str):
+                raise ValueError("not text")
+            return open_entry(self.secret, key, kind, entry)
+        except Exception as error:  # noqa: BLE001 - anyone may write to a shared cache: nothing read may fail a request
+            log.warning("refusing a shared cache entry (%s): %s", kind, describe_failure(error))
             return None
 
-    async def set(self, key: str, text: str, ttl: float) -> None:
-        """Store ``text`` at ``key`` for ``ttl`` seconds, if the cache answers."""
-        await self._call("write", self.cache.set(key, seal_entry(self.secret, text), ttl=ttl))
-
-    async def add(self, key: str, text: str, ttl: float) -> bool | None:
-        """Store ``text`` only if ``key`` is free: ``True`` when stored, ``False`` when taken, ``None`` on failure."""
-        try:
-            await self.cache.add(key, seal_entry(self.secret, text), ttl=ttl)
-        except ValueError:  # aiocache's answer to a key that exists
-            self._answered()
-            return False
-        except Exception as error:  # noqa: BLE001 - a cache failure must not fail a request
-            self._failed("lock", error)
-            return None
-        self._answered()
-        return True
+    async def set(self, key: str, kind: str, text: str, ttl: float) -> None:
+        """Seal ``text`` for ``key`` and ``kind`` and store it for ``ttl`` seconds, if the cache answers."""
+        entry = seal_entry(self.secret, key, kind, text)
+        await self._call("write", lambda: self.cache.set(key, entry, ttl=ttl))
 
     async def delete(self, key: str) -> None:
         """Remove ``key``, if the cache answers."""
-        await self._call("delete", self.cache.delete(key))
+        await self._call("delete", lambda: self.cache.delete(key))
 
-    async def _call(self, what: str, operation: Awaitable[Any]) -> Any:
+    async def take_lock(self, key: str, seconds: float) -> bool | None:
+        """Take the lock at ``key`` for ``seconds``.
+
+        ``True`` when taken, ``False`` when another holds it, ``None`` when the
+        cache fails.  The lock is written only if free, with a TTL (Redis
+        ``SET NX PX``), and its deadline is sealed in it.  A lock that does not
+        open or whose deadline has passed (left without a TTL, or written back)
+        is stale and taken over: no stale lock holds anyone up.
+        """
+        if not self.answering:
+            return None
+        lock = json.dumps({"until": time.time() + seconds})
         try:
-            result = await operation
+            await self.cache.add(key, seal_entry(self.secret, key, "lock", lock), ttl=float(seconds))
+        except ValueError:  # aiocache's answer to a key that exists
+            self._answered()
+            if await self.lock_is_live(key):
+                return False
+            await self.set(key, "lock", lock, seconds)
+        except Exception as error:  # noqa: BLE001 - a cache failure must not fail a request
+            self._failed("lock", error)
+            return None
+        else:
+            self._answered()
+        return True
+
+    async def lock_is_live(self, key: str) -> bool:
+        """Whether a lock sealed here is held at ``key`` and its sealed deadline has not passed."""
+        text = await self.get(key, "lock")
+        if text is None:
+            return False
+        try:
+            until = json.loads(text)["until"]
+            return isinstance(until, float) and time.time() < until
+        except (ValueError, TypeError, KeyError):
+            return False
+
+    async def _call(self, what: str, operation: Callable[[], Awaitable[Any]]) -> Any:
+        if not self.answering:
+            return None
+        try:
+            result = await operation()
+        except UnicodeDecodeError:
+            self._answered()  # the cache answered with bytes that are not text: a bad entry, not a failing cache
+            raise
         except Exception as error:  # noqa: BLE001 - a cache failure must not fail a request
             self._failed(what, error)
             return None
@@ -149,9 +222,15 @@ class SealedCache:
         return result
 
     def _failed(self, what: str, error: Exception) -> None:
+        self._skip_until = time.monotonic() + CACHE_BACKOFF_SECONDS
         if not self._failing:
             self._failing = True
-            log.warning("the shared cache failed (%s: %s); using this process's memory", what, error)
+            log.warning(
+                "the shared cache failed (%s: %s); using this process's memory, trying again in %g s",
+                what,
+                describe_failure(error),
+                CACHE_BACKOFF_SECONDS,
+            )
 
     def _answered(self) -> None:
         if self._failing:

@@ -1,4 +1,4 @@
-"""Hanko's public signing keys: fetched, checked, cached and refreshed.
+"""Hanko's public signing keys: fetched, cached and refreshed.
 
 A :class:`KeyStore` belongs to one application.  It keeps the parsed key set
 in the process so that the hot path is a dictionary lookup, keeps the raw
@@ -7,160 +7,48 @@ Redis), and goes to the network at most once at a time:
 
 - a cold start makes one fetch, however many requests wait for it;
 - a key set past its TTL keeps serving while one refresh runs;
-- an unknown ``kid`` refetches at most once per ``refetch_interval``;
+- an unknown ``kid`` is looked for in a set fetched after its request came
+  in, and refetches at most once per ``refetch_interval``;
 - when the endpoint fails, the last good set serves for ``stale_grace``.
+
+The parsing itself is in :mod:`hanko_tornado.jwks`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import json
 import logging
 import math
 import re
 import time
-from collections.abc import Mapping
-from typing import Any
 
 from aiocache import SimpleMemoryCache
-from jwt.algorithms import Algorithm, get_default_algorithms
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
-from hanko_tornado.cache import SealedCache
+from hanko_tornado.cache import SealedCache, describe_failure
 from hanko_tornado.errors import KeysUnavailableError
+from hanko_tornado.jwks import KeySet, VerificationKey, jwks_version, parse_jwks
 from hanko_tornado.settings import HankoSettings
 
 __all__ = ["KeySet", "KeyStore", "VerificationKey", "parse_jwks"]
 
 log = logging.getLogger("hanko_tornado")
 
-_ALGORITHMS = get_default_algorithms()
-_RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
-_EC_ALGORITHMS = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
-_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
-_RSA_BITS = (2048, 8192)
-_MAX_KEYS = 100
-_MAX_KID_LENGTH = 256
 _LOCK_POLL_SECONDS = 0.05
+#: Seconds another host's clock may run ahead: a key set fetched later than that is refused.
+_CLOCK_SKEW = 10.0
 _MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*(\d+)", re.IGNORECASE)
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class VerificationKey:
-    """One public key from the JWKS and the one algorithm it verifies."""
-
-    kid: str | None
-    alg: str
-    public_key: Any
-    algorithm: Algorithm = dataclasses.field(repr=False)
-
-    def verify(self, signing_input: bytes, signature: bytes) -> bool:
-        """Whether ``signature`` is this key's signature of ``signing_input``."""
-        try:
-            return self.algorithm.verify(signing_input, self.public_key, signature)
-        except (ValueError, TypeError):
-            return False
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class KeySet:
-    """A parsed JWKS with the times that govern its use (wall-clock seconds)."""
-
-    version: str
-    keys: tuple[VerificationKey, ...]
-    by_kid: Mapping[str, VerificationKey]
-    fetched_at: float
-    ttl: float
-
-    @property
-    def fresh_until(self) -> float:
-        return self.fetched_at + self.ttl
-
-    def find(self, kid: str | None, alg: str) -> VerificationKey | None:
-        """The key for ``kid``; without a kid, the one key for ``alg`` if exactly one fits."""
-        if kid is not None:
-            return self.by_kid.get(kid)
-        fitting = [key for key in self.keys if key.alg == alg]
-        return fitting[0] if len(fitting) == 1 else None
-
-
-def _key_algorithm(jwk: Mapping[str, Any]) -> str | None:
-    kty, alg, crv = jwk.get("kty"), jwk.get("alg"), jwk.get("crv")
-    if kty == "RSA":
-        alg = "RS256" if alg is None else alg
-        return alg if alg in _RSA_ALGORITHMS else None
-    if kty == "EC" and crv in _EC_ALGORITHMS:
-        inferred = _EC_ALGORITHMS[crv]
-        return inferred if alg in (None, inferred) else None
-    if kty == "OKP" and crv == "Ed25519" and alg in (None, "EdDSA", "Ed25519"):
-        return "EdDSA"
-    return None
-
-
-def _parse_key(jwk: Any) -> VerificationKey | None:
-    """A verification key from one JWK, or ``None`` when it is not a public signing key."""
-    if not isinstance(jwk, dict) or _PRIVATE_MEMBERS & jwk.keys():
-        return None
-    kid = jwk.get("kid")
-    if kid is not None and (not isinstance(kid, str) or not 0 < len(kid) <= _MAX_KID_LENGTH):
-        return None
-    if jwk.get("use", "sig") != "sig":
-        return None
-    key_ops = jwk.get("key_ops")
-    if key_ops is not None and (not isinstance(key_ops, list) or "verify" not in key_ops):
-        return None
-    alg = _key_algorithm(jwk)
-    if alg is None:
-        return None
-    algorithm = _ALGORITHMS[alg]
-    try:
-        public_key = algorithm.from_jwk(jwk)
-    except Exception:  # noqa: BLE001 - untrusted input: any failure to parse drops the key
-        return None
-    if jwk["kty"] == "RSA" and not _RSA_BITS[0] <= public_key.key_size <= _RSA_BITS[1]:
-        return None
-    if not hasattr(public_key, "verify") or hasattr(public_key, "sign"):
-        return None
-    return VerificationKey(kid=kid, alg=alg, public_key=public_key, algorithm=algorithm)
-
-
-def jwks_version(body: str | bytes) -> str:
-    """What tells two JWKS documents apart: a digest of the raw body."""
-    return hashlib.sha256(body if isinstance(body, bytes) else body.encode()).hexdigest()[:32]
-
-
-def parse_jwks(body: str | bytes, *, fetched_at: float, ttl: float) -> KeySet:
-    """Parse a JWKS document strictly, keeping only public asymmetric signing keys.
-
-    Duplicate ``kid`` values are ambiguous, so every key that shares one is dropped.
-
-    :raises ValueError: when the document is not a JWKS or holds no usable key.
-    """
-    document = json.loads(body)
-    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
-        raise ValueError("not a JSON object with a 'keys' list")
-    parsed = [key for key in map(_parse_key, document["keys"][:_MAX_KEYS]) if key is not None]
-    kids = [key.kid for key in parsed]
-    keys = tuple(key for key in parsed if key.kid is None or kids.count(key.kid) == 1)
-    if not keys:
-        raise ValueError("no usable public signing key")
-    return KeySet(
-        version=jwks_version(body),
-        keys=keys,
-        by_kid={key.kid: key for key in keys if key.kid is not None},
-        fetched_at=fetched_at,
-        ttl=ttl,
-    )
 
 
 class KeyStore:
     """Holds one Hanko tenant's key set for one application.
 
     Create it anywhere; it starts its HTTP client and cache on first use, on
-    the running loop.  Call :meth:`close` on shutdown.
+    the running loop.  Call :meth:`close` on shutdown: a closed store answers
+    every request with :class:`~hanko_tornado.errors.KeysUnavailableError`.
     """
 
     def __init__(self, settings: HankoSettings) -> None:
@@ -173,6 +61,7 @@ class KeyStore:
         self._refresh: asyncio.Task[None] | None = None
         self._last_attempt = -math.inf
         self._failing = False
+        self._closed = False
 
     def holds(self, key: VerificationKey) -> bool:
         """Whether ``key``, this very object, is still in the key set held in memory, without waiting.
@@ -193,28 +82,37 @@ class KeyStore:
     async def get_key(self, kid: str | None, alg: str) -> VerificationKey | None:
         """The key that verifies a token with this ``kid`` and ``alg``, or ``None``.
 
-        An unknown ``kid`` refetches the set, at most once per ``refetch_interval``.
+        ``None`` for an unknown ``kid`` only once a key set fetched after the
+        call began lacks it.  When this process fetched less than
+        ``refetch_interval`` ago, the call waits for the next fetch it may make
+        (one for all waiting calls), so a key just rotated in is found and a
+        flood of unknown ``kid``s still costs one fetch per interval.
 
-        :raises KeysUnavailableError: when no key set can be had at all, or the
-            ``kid`` is unknown while Hanko's key endpoint fails (it may be a key
-            rotated in during the outage: the token may be fine).
+        :raises KeysUnavailableError: when no key set can be had, the store is
+            closed, or the ``kid`` is unknown while Hanko's key endpoint fails or
+            does not answer within ``refetch_interval + jwks_timeout`` (it may be
+            a key rotated in: the token may be fine).
         """
+        asked_at = time.time()
         key_set = self._usable_key_set() or await self._wait_for_key_set()
         key = key_set.find(kid, alg)
         if key is None and kid is not None:
-            if self._refresh is not None or self._may_fetch():  # a fetch under way may bring the key
-                await self._refreshed(force=True)
-                key = (self._key_set or key_set).find(kid, alg)
-            if key is None and self._failing:
-                raise KeysUnavailableError(retry_after=self._retry_after())
+            key = await self._find_in_newer_set(kid, alg, asked_at)
         return key
 
     async def refresh(self) -> None:
-        """Load the key set now (for warming up at start-up); failures are logged."""
-        await self._refreshed(force=False)
+        """Load the key set now (for warming up at start-up); failures are logged.
+
+        :raises KeysUnavailableError: the store is closed.
+        """
+        await self._refreshed()
 
     async def close(self) -> None:
-        """Stop any refresh and close the HTTP client."""
+        """Stop any refresh and close the HTTP client, for good.
+
+        Requests waiting for keys get a 503; later ones too, and start nothing.
+        """
+        self._closed = True
         if self._refresh is not None:
             self._refresh.cancel()
         if self._http_client is not None:
@@ -222,31 +120,53 @@ class KeyStore:
             self._http_client = None
 
     def get_http_client(self) -> AsyncHTTPClient:
-        """The client for JWKS fetches: no redirects followed, body size capped."""
+        """The client for JWKS fetches, and only those: no redirects followed, body size capped.
+
+        :raises KeysUnavailableError: the store is closed.
+        """
+        if self._closed:
+            raise KeysUnavailableError(retry_after=1)
         if self._http_client is None:
             self._http_client = SimpleAsyncHTTPClient(force_instance=True, max_body_size=self.settings.jwks_max_bytes)
         return self._http_client
 
     def _usable_key_set(self) -> KeySet | None:
         key_set = self._key_set
-        if key_set is None:
+        if key_set is None or self._closed:
             return None
         now = time.time()
         if now < key_set.fresh_until:
             return key_set
         if now < key_set.fresh_until + self.settings.stale_grace:
             if self._refresh is None and self._may_fetch():
-                self._start_refresh(force=False)
+                self._start_refresh()
             return key_set
         return None
 
     async def _wait_for_key_set(self) -> KeySet:
         if self._refresh is not None or self._may_fetch():
-            await self._refreshed(force=False)
+            await self._refreshed()
         key_set = self._usable_key_set()
         if key_set is None:
             raise KeysUnavailableError(retry_after=self._retry_after())
         return key_set
+
+    async def _find_in_newer_set(self, kid: str, alg: str, asked_at: float) -> VerificationKey | None:
+        """The key for ``kid`` once a key set fetched at or after ``asked_at`` is held; ``None`` when it lacks it."""
+        give_up = time.monotonic() + self.settings.refetch_interval + self.settings.jwks_timeout
+        while True:
+            key_set = self._key_set
+            assert key_set is not None  # get_key had one; a held set is replaced, never dropped
+            key = key_set.find(kid, alg)
+            if key is not None or key_set.fetched_at >= asked_at:
+                return key
+            wait = self._last_attempt + self.settings.refetch_interval - time.monotonic()
+            if self._refresh is not None or wait <= 0:
+                await self._refreshed(timeout=give_up - time.monotonic())
+            elif self._failing or self._closed or time.monotonic() + wait >= give_up:
+                raise KeysUnavailableError(retry_after=self._retry_after())
+            else:  # fetched a moment ago: the kid may be a key rotated in since, so wait for the next fetch
+                await asyncio.sleep(wait)
 
     def _retry_after(self) -> int:
         """Whole seconds until this process may try Hanko's key endpoint again (at least 1)."""
@@ -256,66 +176,81 @@ class KeyStore:
     def _may_fetch(self) -> bool:
         return time.monotonic() - self._last_attempt >= self.settings.refetch_interval
 
-    async def _refreshed(self, *, force: bool) -> None:
+    async def _refreshed(self, timeout: float | None = None) -> None:
+        """Wait for the refresh under way, or start one; a 503 when the store closes or ``timeout`` passes."""
+        if self._closed or (timeout is not None and timeout <= 0):
+            raise KeysUnavailableError(retry_after=self._retry_after())
         if self._refresh is None:
-            self._start_refresh(force=force)
-        assert self._refresh is not None
-        # Shielded: one waiting request going away must not cancel the fetch for the others.
-        await asyncio.shield(self._refresh)
+            self._start_refresh()
+        refresh = self._refresh
+        assert refresh is not None
+        try:
+            # Shielded: one waiting request going away must not cancel the fetch for the others.
+            await asyncio.wait_for(asyncio.shield(refresh), timeout)
+        except asyncio.TimeoutError:  # the builtin TimeoutError from Python 3.11 on
+            raise KeysUnavailableError(retry_after=self._retry_after()) from None
+        except asyncio.CancelledError:
+            if not refresh.cancelled():
+                raise  # this request was cancelled, not the refresh
+            raise KeysUnavailableError(retry_after=self._retry_after()) from None  # close() stopped it
 
-    def _start_refresh(self, *, force: bool) -> None:
-        self._refresh = asyncio.ensure_future(self._load(force=force))
+    def _start_refresh(self) -> None:
+        self._refresh = asyncio.ensure_future(self._load())
         self._refresh.add_done_callback(self._refresh_done)
 
     def _refresh_done(self, task: asyncio.Task[None]) -> None:
         self._refresh = None
 
-    async def _load(self, *, force: bool) -> None:
-        """Adopt the shared cache's key set if it will do, else fetch from Hanko.
+    async def _load(self) -> None:
+        """Adopt the shared cache's key set if it is newer than the one held, else fetch from Hanko.
 
         Across processes sharing a cache, the one that takes the fetch lock
         fetches; the others wait for its key set and adopt it.
         """
         cached = await self._read_cache()
-        if cached is not None and self._will_do(cached, force):
+        if cached is not None and self._is_newer(cached):
             self._adopt(cached)
             return
-        locked = await self.get_cache().add(self._lock_key, "fetching", ttl=self.settings.jwks_timeout + 1)
+        cache = self.get_cache()
+        locked = await cache.take_lock(self._lock_key, self.settings.jwks_timeout + 1)
         try:
             if locked:  # another process may have written its set between our read and our lock
                 cached = await self._read_cache()
             elif locked is False:
-                cached = await self._wait_for_other_fetch(force)
-            if cached is not None and self._will_do(cached, force):
+                cached = await self._wait_for_other_fetch()
+            if cached is not None and self._is_newer(cached):
                 self._adopt(cached)
             else:
                 await self._fetch_and_share()
         finally:
             if locked:
-                await self.get_cache().delete(self._lock_key)
+                await cache.delete(self._lock_key)
 
-    def _will_do(self, cached: KeySet, force: bool) -> bool:
-        """Whether a key set from the cache will do; when ``force``d, only one newer than ours will."""
-        current = self._key_set
-        if not force or current is None:
-            return True
-        return cached.version != current.version or cached.fetched_at > current.fetched_at
+    def _is_newer(self, cached: KeySet) -> bool:
+        """Whether a key set from the cache was fetched after the one held: an older one is never taken back."""
+        return self._key_set is None or cached.fetched_at > self._key_set.fetched_at
 
-    async def _wait_for_other_fetch(self, force: bool) -> KeySet | None:
-        """The key set the process holding the fetch lock shares, or ``None`` when it does not come in time."""
+    async def _wait_for_other_fetch(self) -> KeySet | None:
+        """The key set the fetch lock's holder shares; ``None`` once the lock is gone or stale, or after a while."""
+        cache = self.get_cache()
         deadline = time.monotonic() + self.settings.jwks_timeout + 1
         while time.monotonic() < deadline:
             await asyncio.sleep(_LOCK_POLL_SECONDS)
+            held = await cache.lock_is_live(self._lock_key)  # read first: the holder shares its set, then lets go
             cached = await self._read_cache()
-            if cached is not None and self._will_do(cached, force):
+            if cached is not None and self._is_newer(cached):
                 return cached
+            if not held:
+                return None
         return None
 
     async def _fetch_and_share(self) -> None:
-        self._last_attempt = time.monotonic()
+        if self._closed:  # close() may land while the cache is read, and not always cancel this: fetch nothing
+            return
+        self._last_attempt, started = time.monotonic(), time.time()
         try:
             body, ttl = await self._fetch()
-            key_set = parse_jwks(body, fetched_at=time.time(), ttl=ttl)
+            key_set = parse_jwks(body, fetched_at=started, ttl=ttl)
         except Exception as error:  # noqa: BLE001 - every failure keeps the last good set
             self._fetch_failed(error)
             return
@@ -359,11 +294,11 @@ class KeyStore:
             log.warning(
                 "Hanko key endpoint %s failed (%s); this process %s",
                 self.settings.jwks_url,
-                error,
+                describe_failure(error),
                 serving,
             )
         else:
-            log.debug("Hanko key endpoint still failing: %s", error)
+            log.debug("Hanko key endpoint still failing: %s", describe_failure(error))
 
     def get_cache(self) -> SealedCache:
         """The cache for the raw key set (and session answers): the settings' one, or this process's memory."""
@@ -372,27 +307,36 @@ class KeyStore:
         return self._cache
 
     async def _read_cache(self) -> KeySet | None:
-        text = await self.get_cache().get(self._cache_key)
-        if text is None:
-            return None
-        try:  # checked as strictly as a fresh answer from Hanko: the cache may be shared and written by others
-            entry = json.loads(text)
-            fetched_at, ttl = float(entry["fetched_at"]), float(entry["ttl"])
-            if not (math.isfinite(fetched_at) and self.settings.jwks_min_ttl <= ttl <= self.settings.jwks_max_ttl):
-                raise ValueError("bad times")
-            body = entry["jwks"]
-            if not isinstance(body, str) or len(body) > self.settings.jwks_max_bytes:
-                raise ValueError("bad body")
-            if time.time() >= fetched_at + ttl:
-                return None
-            current = self._key_set
-            if current is not None and current.version == jwks_version(body):
-                return dataclasses.replace(current, fetched_at=fetched_at, ttl=ttl)  # same keys: no parsing again
-            return parse_jwks(body, fetched_at=fetched_at, ttl=ttl)
+        """The shared key set, checked as strictly as a fresh answer from Hanko (others may write the cache)."""
+        try:
+            text = await self.get_cache().get(self._cache_key, "jwks")
+            return None if text is None else self._parse_cached(text)
         except Exception as error:  # noqa: BLE001 - any malformed entry is ignored alike
-            log.warning("ignoring a malformed shared key cache entry: %s", error)
+            log.warning("ignoring a malformed shared key cache entry: %s", describe_failure(error))
             return None
+
+    def _parse_cached(self, text: str) -> KeySet | None:
+        """The key set in a cache entry, ``None`` when past its TTL.
+
+        :raises ValueError: the entry is malformed, or fetched in the future.
+        """
+        entry = json.loads(text)
+        fetched_at, ttl = float(entry["fetched_at"]), float(entry["ttl"])
+        if not (math.isfinite(fetched_at) and self.settings.jwks_min_ttl <= ttl <= self.settings.jwks_max_ttl):
+            raise ValueError("bad times")
+        now = time.time()
+        if fetched_at > now + _CLOCK_SKEW:  # it would pass for newer than every set fetched until then
+            raise ValueError("fetched in the future")
+        body = entry["jwks"]
+        if not isinstance(body, str) or len(body) > self.settings.jwks_max_bytes:
+            raise ValueError("bad body")
+        if now >= fetched_at + ttl:
+            return None
+        current = self._key_set
+        if current is not None and current.version == jwks_version(body):
+            return dataclasses.replace(current, fetched_at=fetched_at, ttl=ttl)  # same keys: no parsing again
+        return parse_jwks(body, fetched_at=fetched_at, ttl=ttl)
 
     async def _write_cache(self, body: str, key_set: KeySet) -> None:
         entry = json.dumps({"jwks": body, "fetched_at": key_set.fetched_at, "ttl": key_set.ttl})
-        await self.get_cache().set(self._cache_key, entry, ttl=math.ceil(key_set.ttl))
+        await self.get_cache().set(self._cache_key, "jwks", entry, ttl=math.ceil(key_set.ttl))

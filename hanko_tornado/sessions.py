@@ -155,7 +155,7 @@ class SessionChecker:
 
     async def _read_cache(self, cache_key: str, session: str) -> SessionStatus | None:
         """A live answer another request (or process) stored, checked as strictly as Hanko's own."""
-        text = await self.key_store.get_cache().get(cache_key)
+        text = await self.key_store.get_cache().get(cache_key, "session")
         if text is None:
             return None
         try:
@@ -170,4 +170,4 @@ class SessionChecker:
     async def _write_cache(self, cache_key: str, status: SessionStatus) -> None:
         ttl = status.good_until - time.time()
         if ttl > 0:
-            await self.key_store.get_cache().set(cache_key, status.to_json(), ttl=ttl)
+            await self.key_store.get_cache().set(cache_key, "session", status.to_json(), ttl=ttl)

@@ -53,3 +53,31 @@ class RedisServer:
         with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
             sock.sendall(" ".join(words).encode() + b"\r\n")
             return sock.recv(1 << 20)
+
+    def call(self, *words: str | bytes) -> bytes | int | None:
+        """Send one command in RESP, so that any bytes pass, and return its one reply (a string, number or nil)."""
+        parts = [word if isinstance(word, bytes) else word.encode() for word in words]
+        request = b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(part), part) for part in parts)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
+            sock.sendall(request)
+            reply = sock.makefile("rb")
+            line = reply.readline()
+            kind, rest = line[:1], line[1:-2]
+            if kind == b"-":
+                raise RuntimeError(rest.decode())
+            if kind == b":":
+                return int(rest)
+            if kind == b"$":
+                return None if int(rest) < 0 else reply.read(int(rest) + 2)[:-2]
+            return rest
+
+    def get(self, key: str) -> bytes:
+        """The raw value at ``key``, which must exist."""
+        value = self.call("GET", key)
+        assert isinstance(value, bytes), f"nothing at {key}"
+        return value
+
+    def set(self, key: str, value: str | bytes, *, seconds: int | None = 600) -> None:
+        """Write ``value`` at ``key`` as anyone with access to Redis could, for ``seconds`` (``None``: no TTL)."""
+        expiry = () if seconds is None else ("EX", str(seconds))
+        self.call("SET", key, value, *expiry)

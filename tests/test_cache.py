@@ -6,19 +6,30 @@ import asyncio
 import json
 import time
 import unittest
+import uuid
 from typing import Any
 
 import tornado.web
 from redis_server import RedisServer
 from support import captured_logs
 from test_server import running_server
-from tornado.testing import AsyncTestCase, gen_test
+from tornado.testing import AsyncTestCase, bind_unused_port, gen_test
 
 from hanko_tornado import ConfigurationError, HankoAuthMixin, HankoSettings, verifier_for
-from hanko_tornado.cache import cache_from_url, seal_entry
+from hanko_tornado.cache import CACHE_BACKOFF_SECONDS, ENTRY_FORMAT, cache_from_url, seal_entry
 from hanko_tornado.testing import FakeHanko, HankoTestCase, SigningKey, fetch_concurrently
 
 SECRET = "s" * 32
+
+
+def jwks_key(hanko: FakeHanko) -> str:
+    """Where a process keeps ``hanko``'s key set in the shared cache."""
+    return f"hanko_tornado:jwks:{hanko.settings().jwks_url}"
+
+
+def session_key(hanko: FakeHanko, session_id: str) -> str:
+    """Where a process keeps Hanko's answer about one session in the shared cache."""
+    return f"hanko_tornado:session:{hanko.settings().api_url}:{session_id}"
 
 
 class UserHandler(HankoAuthMixin, tornado.web.RequestHandler):
@@ -75,6 +86,13 @@ class RedisTestCase(HankoTestCase):
     def sleep(self, seconds: float) -> None:
         self.io_loop.run_sync(lambda: asyncio.sleep(seconds))
 
+    def restart(self, **overrides: Any) -> None:
+        """A new verifier with these settings, as in a process started afresh."""
+        verifier = self._app.settings.pop("hanko_verifier", None)
+        if verifier is not None:
+            self.io_loop.run_sync(verifier.close)
+        self._app.settings["hanko"] = self.settings(**overrides)
+
 
 class SharedKeysTest(RedisTestCase):
     @gen_test(timeout=30)
@@ -105,12 +123,12 @@ class SharedKeysTest(RedisTestCase):
         self.assertEqual(self.hanko.jwks_fetches, 2)
         self.assertEqual(sum("the shared cache failed" in line for line in lines), 1, lines)
         self.redis.start()
-        self.sleep(1.1)
         with captured_logs() as lines:
-            self.assertEqual(self.status(self.hanko.mint()), 200)
-            deadline = time.monotonic() + 5
+            # Redis is left alone for CACHE_BACKOFF_SECONDS after its last failure, then tried again.
+            deadline = time.monotonic() + CACHE_BACKOFF_SECONDS + 5
             while b"jwks" not in self.redis.command("KEYS", "*") and time.monotonic() < deadline:
-                self.sleep(0.1)
+                self.assertEqual(self.status(self.hanko.mint()), 200)
+                self.sleep(0.2)
         self.assertIn(b"jwks", self.redis.command("KEYS", "*"), "Redis is written again")
         self.assertTrue(any("answers again" in line for line in lines), lines)
 
@@ -132,7 +150,16 @@ class PoisonTest(RedisTestCase):
         forged_jwks = json.dumps({"keys": [attacker.public_jwk()]})
         entry = json.dumps({"jwks": forged_jwks, "fetched_at": time.time(), "ttl": 600})
         forged = self.hanko.mint(key=attacker)
-        for poison in [entry, seal_entry("x" * 32, entry), seal_entry(SECRET, "not json"), "\x00" * 100]:
+        key = jwks_key(self.hanko)
+        poisons = [
+            entry,
+            seal_entry("x" * 32, key, "jwks", entry),
+            seal_entry(SECRET, key, "jwks", "not json"),
+            seal_entry(SECRET, key, "session", entry),
+            seal_entry(SECRET, key + "x", "jwks", entry),
+            "\x00" * 100,
+        ]
+        for poison in poisons:
             with self.subTest(poison=poison[:20]):
                 self.poison(poison)
                 self._app.settings.pop("hanko_verifier", None)
@@ -143,9 +170,140 @@ class PoisonTest(RedisTestCase):
 
     def test_a_sealed_entry_is_used(self) -> None:
         jwks = json.dumps(self.hanko.jwks())
-        self.poison(seal_entry(SECRET, json.dumps({"jwks": jwks, "fetched_at": time.time(), "ttl": 600})))
+        entry = json.dumps({"jwks": jwks, "fetched_at": time.time(), "ttl": 600})
+        self.poison(seal_entry(SECRET, jwks_key(self.hanko), "jwks", entry))
         self.assertEqual(self.status(self.hanko.mint()), 200)
         self.assertEqual(self.hanko.jwks_fetches, 0)
+
+
+class MovedEntryTest(RedisTestCase):
+    """Whoever writes to Redis copies a sealed entry from one key to another."""
+
+    def test_a_live_session_answer_moved_to_a_logged_out_session_is_refused(self) -> None:
+        self.restart(session_check="validate")
+        live, ended = str(uuid.uuid4()), str(uuid.uuid4())
+        self.assertEqual(self.status(self.hanko.mint(session_id=live)), 200)
+        logged_out = self.hanko.mint(session_id=ended)
+        self.hanko.revoke(ended)
+        self.redis.set(session_key(self.hanko, ended), self.redis.get(session_key(self.hanko, live)))
+        with captured_logs() as lines:
+            self.assertEqual(self.status(logged_out), 401)
+        self.assertEqual(self.hanko.validations, 2, "Hanko is asked about the logged-out session")
+        self.assertTrue(any("refusing a shared cache entry" in line for line in lines), lines)
+
+    def test_a_key_set_moved_to_another_tenant_is_refused(self) -> None:
+        other = FakeHanko(key_size=2048)
+        other.start()
+        try:
+            self.assertEqual(self.status(self.hanko.mint()), 200)
+            self.redis.set(jwks_key(other), self.redis.get(jwks_key(self.hanko)))
+            self.restart(api_url=other.api_url)
+            self.assertEqual(self.status(self.hanko.mint()), 401, "a token of the first tenant, at the second")
+            self.assertEqual(self.status(other.mint()), 200)
+            self.assertEqual(other.jwks_fetches, 1)
+        finally:
+            self.io_loop.run_sync(other.stop)
+
+
+class ReplayTest(RedisTestCase):
+    def test_an_older_key_set_written_back_is_not_adopted(self) -> None:
+        removed = self.hanko.keys[0]
+        self.assertEqual(self.status(self.hanko.mint()), 200)
+        older = self.redis.get(jwks_key(self.hanko))
+        self.hanko.rotate_key()
+        self.hanko.keys.remove(removed)
+        self.sleep(0.35)
+        self.assertEqual(self.status(self.hanko.mint()), 200)
+        self.redis.set(jwks_key(self.hanko), older)
+        self.sleep(0.35)
+        self.assertEqual(self.status(self.hanko.mint(key=removed)), 401)
+        self.assertEqual(self.hanko.jwks_fetches, 3)
+
+    def test_a_key_set_fetched_in_the_future_is_refused(self) -> None:
+        unpublished = SigningKey.generate(key_size=2048)
+        jwks = json.dumps({"keys": [unpublished.public_jwk()]})
+        entry = json.dumps({"jwks": jwks, "fetched_at": time.time() + 3600, "ttl": 600})
+        self.redis.set(jwks_key(self.hanko), seal_entry(SECRET, jwks_key(self.hanko), "jwks", entry))
+        with captured_logs() as lines:
+            self.assertEqual(self.status(self.hanko.mint(key=unpublished)), 401)
+        self.assertEqual(self.status(self.hanko.mint()), 200)
+        self.assertTrue(any("future" in line for line in lines), lines)
+
+
+class UnreadableEntryTest(RedisTestCase):
+    """Entries that cannot even be compared: a cache read never fails a request."""
+
+    def test_a_non_ascii_seal_on_a_key_set_is_refused_on_a_cold_process(self) -> None:
+        entry = json.dumps({"jwks": json.dumps(self.hanko.jwks()), "fetched_at": time.time(), "ttl": 600})
+        tag = "\u00e9" * 64
+        poisons = [f"{tag}.{entry}", f"{ENTRY_FORMAT}.jwks.{tag}.{entry}", b"\xff\xfe" * 40]
+        for poison in poisons:
+            with self.subTest(poison=poison[:10]):
+                self.redis.set(jwks_key(self.hanko), poison.encode() if isinstance(poison, str) else poison)
+                self.restart()
+                self.assertEqual(self.status(self.hanko.mint()), 200)
+
+    def test_a_non_ascii_seal_on_a_session_answer_is_refused(self) -> None:
+        self.restart(session_check="validate")
+        session = str(uuid.uuid4())
+        answer = json.dumps({"is_valid": True, "until": time.time() + 10})
+        tag = "\u00e9" * 64
+        self.redis.set(session_key(self.hanko, session), f"{ENTRY_FORMAT}.session.{tag}.{answer}".encode())
+        self.assertEqual(self.status(self.hanko.mint(session_id=session)), 200)
+        self.assertEqual(self.hanko.validations, 1, "Hanko is asked instead")
+
+
+class FetchLockTest(RedisTestCase):
+    def test_a_stale_lock_holds_no_key_load_up(self) -> None:
+        lock = f"{jwks_key(self.hanko)}:fetching"
+        expired = json.dumps({"until": time.time() - 1})
+        stale = {"left without a TTL": "fetching", "written back": seal_entry(SECRET, lock, "lock", expired)}
+        for name, value in stale.items():
+            with self.subTest(name):
+                self.redis.call("FLUSHALL")
+                self.redis.set(lock, value, seconds=None)
+                self.restart()
+                fetches, started = self.hanko.jwks_fetches, time.monotonic()
+                self.assertEqual(self.status(self.hanko.mint()), 200)
+                self.assertLess(time.monotonic() - started, 3, "no waiting out a lock that never expires")
+                self.assertEqual(self.hanko.jwks_fetches, fetches + 1)
+                self.assertEqual(self.redis.call("PTTL", lock), -2, "the stale lock was taken over, then released")
+
+
+class UnansweringRedisTest(HankoTestCase):
+    """A Redis that accepts connections and never answers: a loopback server that reads and stays silent."""
+
+    def setUp(self) -> None:
+        self.silent_socket, self.silent_port = bind_unused_port()
+        self.connections: list[asyncio.StreamWriter] = []
+        super().setUp()
+        self.silent = self.io_loop.run_sync(lambda: asyncio.start_server(self.listen, sock=self.silent_socket))
+
+    def tearDown(self) -> None:
+        for writer in self.connections:
+            writer.close()
+        self.silent.close()
+        super().tearDown()
+
+    async def listen(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections.append(writer)
+        while await reader.read(1 << 16):
+            pass
+
+    def get_app(self) -> tornado.web.Application:
+        cache = cache_from_url(f"redis://127.0.0.1:{self.silent_port}/0")
+        settings = self.hanko.settings(cache=cache, cache_secret=SECRET, session_check="validate")
+        return tornado.web.Application([(r"/user", UserHandler)], hanko=settings)
+
+    def test_after_one_timeout_redis_is_skipped_for_a_while(self) -> None:
+        with captured_logs() as lines:
+            codes = [self.fetch_with_token("/user", self.hanko.mint(), raise_error=False).code for _ in range(4)]
+        self.assertEqual(codes, [200] * 4)
+        # Each attempt is a new connection; without a back-off every session read and write would be one.
+        self.assertLessEqual(len(self.connections), 2)
+        warnings = [line for line in lines if "the shared cache failed" in line]
+        self.assertEqual(len(warnings), 1, lines)
+        self.assertIn("(read: TimeoutError)", warnings[0])
 
 
 class FleetTest(AsyncTestCase):
