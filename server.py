@@ -32,6 +32,7 @@ from hanko_tornado import (
     verifier_for,
 )
 from hanko_tornado.settings import is_loopback_host
+from hanko_tornado.webhooks import HankoWebhookHandler
 from hanko_tornado.websocket import HankoWebSocketMixin
 
 log = logging.getLogger("server")
@@ -77,7 +78,13 @@ def make_app(
     setting); the mixin's own check on cookie-authenticated requests works either way.
     """
     return tornado.web.Application(
-        [(r"/", RootHandler), (r"/protected", ProtectedHandler), (r"/ws", EchoSocket), *(routes or [])],
+        [
+            (r"/", RootHandler),
+            (r"/protected", ProtectedHandler),
+            (r"/ws", EchoSocket),
+            (r"/webhooks/hanko", HankoWebhookHandler),  # authenticated by the token each webhook carries
+            *(routes or []),
+        ],
         default_handler_class=NotFoundHandler,
         hanko=hanko,
         cors=cors,

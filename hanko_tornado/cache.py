@@ -10,13 +10,15 @@ neither slip a signing key in nor move a sealed entry to another key.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -161,10 +163,46 @@ class SealedCache:
             log.warning("refusing a shared cache entry (%s): %s", kind, describe_failure(error))
             return None
 
-    async def set(self, key: str, kind: str, text: str, ttl: float) -> None:
-        """Seal ``text`` for ``key`` and ``kind`` and store it for ``ttl`` seconds, if the cache answers."""
+    async def set(self, key: str, kind: str, text: str, ttl: float) -> bool:
+        """Seal ``text`` for ``key`` and ``kind`` and store it for ``ttl`` seconds; whether the cache took it."""
         entry = seal_entry(self.secret, key, kind, text)
-        await self._call("write", lambda: self.cache.set(key, entry, ttl=ttl))
+        return bool(await self._call("write", lambda: self.cache.set(key, entry, ttl=ttl)))
+
+    @property
+    def can_publish(self) -> bool:
+        """Whether other processes can be told things at once: a Redis client (publish and subscribe) is there."""
+        return is_shared(self.cache) and hasattr(getattr(self.cache, "client", None), "pubsub")
+
+    async def publish(self, channel: str, kind: str, text: str) -> bool:
+        """Seal ``text`` for ``channel`` and ``kind`` and publish it; whether Redis took it."""
+        if not self.can_publish:
+            return False
+        message = seal_entry(self.secret, channel, kind, text)
+        return await self._call("publish", lambda: self.cache.client.publish(channel, message)) is not None
+
+    async def subscribe(self, channel: str, kind: str) -> AsyncIterator[str | None]:
+        """The texts published on ``channel`` sealed for ``kind``, in order; ``None`` once subscribed.
+
+        Messages that do not open are refused and logged.  Raises when Redis fails: the caller resubscribes.
+        """
+        pubsub = self.cache.client.pubsub()
+        try:
+            await asyncio.wait_for(pubsub.subscribe(channel), CACHE_OPERATION_TIMEOUT)
+            yield None
+            while True:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if message is None or message.get("type") != "message":
+                    continue
+                try:
+                    data = message["data"]
+                    text = data.decode("utf-8") if isinstance(data, bytes) else data
+                    yield open_entry(self.secret, channel, kind, text)
+                except (ValueError, TypeError) as error:
+                    log.warning("refusing a message on the shared cache (%s): %s", kind, describe_failure(error))
+        finally:
+            close = getattr(pubsub, "aclose", None) or pubsub.close  # aclose since redis-py 5, close before
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(close(), CACHE_OPERATION_TIMEOUT)
 
     async def delete(self, key: str) -> None:
         """Remove ``key``, if the cache answers."""

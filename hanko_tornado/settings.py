@@ -93,6 +93,8 @@ class HankoSettings:
     :param session_check_timeout: seconds allowed for one session validation.
     :param session_check_concurrency: session validations in flight at once per
         process (connections of the session check's own HTTP client).
+    :param max_session_lifetime: the longest a Hanko session token may live (Hanko Cloud allows a month):
+        how long a user deleted by webhook stays refused, and the most a webhook's end is kept.
     :param allow_http: allow an ``http://`` API URL beyond loopback (a Hanko on a
         private network, as Hanko's docker-compose sets up); warns at start-up.
     """
@@ -117,6 +119,7 @@ class HankoSettings:
     session_check_failure: str = "closed"
     session_check_timeout: float = 5.0
     session_check_concurrency: int = 100
+    max_session_lifetime: float = 31 * 24 * 3600.0
     allow_http: bool = False
 
     def __post_init__(self) -> None:
@@ -133,6 +136,7 @@ class HankoSettings:
         for name in ("jwks_timeout", "jwks_max_ttl", "max_token_bytes", "jwks_max_bytes", "token_cache_size"):
             _require(name, getattr(self, name), minimum=1e-9)
         _require("session_check_concurrency", self.session_check_concurrency, minimum=1)
+        _require("max_session_lifetime", self.max_session_lifetime, minimum=60)
         _require_choice("session_check", self.session_check, ("off", "validate", "renew"))
         _require_choice("session_check_failure", self.session_check_failure, ("closed", "open"))
         _require("session_check_ttl", self.session_check_ttl, minimum=0.0)
@@ -219,4 +223,5 @@ ENVIRONMENT_VARIABLES: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "HANKO_SESSION_CHECK_TIMEOUT_SECONDS": ("session_check_timeout", float, "a number of seconds"),
     "HANKO_SESSION_CHECK_CONCURRENCY": ("session_check_concurrency", int, "a whole number"),
     "HANKO_ALLOW_HTTP": ("allow_http", _boolean, "true or false"),
+    "HANKO_MAX_SESSION_LIFETIME_SECONDS": ("max_session_lifetime", float, "a number of seconds"),
 }

@@ -24,6 +24,7 @@ import tornado.web
 
 from hanko_tornado.errors import InvalidTokenError
 from hanko_tornado.keys import KeyStore, VerificationKey
+from hanko_tornado.revocations import Revocations
 from hanko_tornado.sessions import SessionChecker
 from hanko_tornado.settings import HankoSettings
 from hanko_tornado.user import HankoUser
@@ -64,6 +65,9 @@ class TokenVerifier:
         self.settings = settings
         self.key_store = key_store or KeyStore(settings)
         self.session_checker = SessionChecker(settings, self.key_store)
+        #: Sessions and users that Hanko's webhooks said ended: their tokens are refused.
+        self.revocations = Revocations(settings, self.key_store.get_cache, self._forget_all)
+        self._ended = self.revocations.ended  # read on the hot path: one attribute, falsy while empty
         self._verified: collections.OrderedDict[bytes, _Verified] = collections.OrderedDict()
         self._hits = self._misses = 0
         # Headers seen before, already checked: every token a key signs shares one (bounded, cleared when full).
@@ -82,6 +86,27 @@ class TokenVerifier:
         if remembered is not None:
             return remembered
         self._misses += 1
+        claims, key = await self.verify_signature(token)
+        usable_until = self.check_times(claims)
+        self._check_session_claims(claims)
+        user = HankoUser.from_claims(claims)
+        if await self.revocations.has_ended_anywhere(user):
+            raise InvalidTokenError("session ended")
+        self._verified[digest] = (user, usable_until, key)
+        if len(self._verified) > self.settings.token_cache_size:
+            self._verified.popitem(last=False)
+        return user
+
+    async def verify_signature(self, token: str) -> tuple[dict[str, Any], VerificationKey]:
+        """The claims of a JWT Hanko signed, and the key that verified it: signature only, no claim checked.
+
+        For JWTs Hanko signs besides session tokens (webhooks); :meth:`verify_token` is for sessions.
+
+        :raises InvalidTokenError: the token is malformed or not signed by one of Hanko's keys.
+        :raises KeysUnavailableError: no signing keys could be had to check it.
+        """
+        if len(token) > self.settings.max_token_bytes:
+            raise InvalidTokenError("token too large")
         alg, kid, signing_input, payload, signature = self._parse(token)
         key = self.key_store.peek(kid, alg) or await self.key_store.get_key(kid, alg)
         if key is None:
@@ -90,13 +115,7 @@ class TokenVerifier:
             raise InvalidTokenError("algorithm does not match the key")
         if not key.verify(signing_input, signature):
             raise InvalidTokenError("bad signature")
-        claims = _decode_json(payload, "payload")
-        usable_until = self._check_claims(claims)
-        user = HankoUser.from_claims(claims)
-        self._verified[digest] = (user, usable_until, key)
-        if len(self._verified) > self.settings.token_cache_size:
-            self._verified.popitem(last=False)
-        return user
+        return _decode_json(payload, "payload"), key
 
     def cache_info(self) -> CacheInfo:
         """How the verified-token cache is doing."""
@@ -104,6 +123,7 @@ class TokenVerifier:
 
     async def close(self) -> None:
         """Release the key store's and the session checker's resources; call on shutdown."""
+        await self.revocations.close()
         await self.session_checker.close()
         await self.key_store.close()
 
@@ -111,16 +131,24 @@ class TokenVerifier:
         """The user of ``token`` if this verifier verified it before and it is still good, else ``None``.
 
         Never waits: the hot path for a token seen before.
+
+        :raises InvalidTokenError: the token's session was ended (a webhook said so).
         """
         if len(token) > self.settings.max_token_bytes:
             return None
         return self._remembered(_digest(token))
+
+    def _forget_all(self) -> None:
+        self._verified.clear()
 
     def _remembered(self, digest: bytes) -> HankoUser | None:
         entry = self._verified.get(digest)
         if entry is not None:
             user, usable_until, key = entry
             if time.time() < usable_until and self.key_store.holds(key):
+                if self._ended and self._ended.has_ended(user):
+                    del self._verified[digest]
+                    raise InvalidTokenError("session ended")
                 self._verified.move_to_end(digest)
                 self._hits += 1
                 return user
@@ -144,8 +172,13 @@ class TokenVerifier:
         alg, kid = checked
         return alg, kid, raw[: len(header) + 1 + len(payload)], payload, _b64decode(signature, "signature")
 
-    def _check_claims(self, claims: dict[str, Any]) -> float:
-        """Until when a token with these claims may be used (its ``exp`` plus leeway)."""
+    def check_times(self, claims: Mapping[str, Any], *, issuer: bool = True) -> float:
+        """Check ``exp`` (required), ``nbf``, ``iat``, and ``aud`` and ``iss`` where configured.
+
+        :param issuer: check ``iss`` too (Hanko's webhook tokens carry none).
+        :returns: until when the token may be used (its ``exp`` plus leeway).
+        :raises InvalidTokenError: naming the claim that failed.
+        """
         now, leeway = time.time(), self.settings.leeway
         exp = _numeric_date(claims, "exp")
         if exp is None:
@@ -158,14 +191,17 @@ class TokenVerifier:
         iat = _numeric_date(claims, "iat")
         if iat is not None and now + leeway < iat:
             raise InvalidTokenError("token issued in the future")
+        if self.settings.audience and not _has_audience(claims.get("aud"), self.settings.audience):
+            raise InvalidTokenError("wrong audience")
+        if issuer and self.settings.issuer is not None and claims.get("iss") != self.settings.issuer:
+            raise InvalidTokenError("wrong issuer")
+        return exp + leeway
+
+    @staticmethod
+    def _check_session_claims(claims: Mapping[str, Any]) -> None:
         if not (_is_uuid(claims.get("sub")) and _is_uuid(claims.get("session_id"))):
             # Hanko signs webhook tokens with the same key: only a UUID user and session make a login.
             raise InvalidTokenError("not a session token")
-        if self.settings.audience and not _has_audience(claims.get("aud"), self.settings.audience):
-            raise InvalidTokenError("wrong audience")
-        if self.settings.issuer is not None and claims.get("iss") != self.settings.issuer:
-            raise InvalidTokenError("wrong issuer")
-        return exp + leeway
 
 
 def verifier_for(application: tornado.web.Application) -> TokenVerifier:

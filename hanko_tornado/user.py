@@ -7,7 +7,7 @@ import datetime
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-__all__ = ["FrozenDict", "HankoUser"]
+__all__ = ["FrozenDict", "HankoUser", "freeze"]
 
 
 class FrozenDict(dict[str, Any]):
@@ -36,16 +36,16 @@ class FrozenDict(dict[str, Any]):
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
-def _freeze(value: Any) -> Any:
+def freeze(value: Any) -> Any:
     """``value`` with every mapping in it made a :class:`FrozenDict` and every list or tuple a tuple."""
     kind = type(value)
     # Exact types first: claims come from JSON, and most of them are scalars.
     if kind in _SCALARS:
         return value
     if kind is dict or (kind is not list and isinstance(value, Mapping)):
-        return FrozenDict({name: _freeze(item) for name, item in value.items()})
+        return FrozenDict({name: freeze(item) for name, item in value.items()})
     if isinstance(value, (list, tuple)):
-        return tuple([_freeze(item) for item in value])
+        return tuple([freeze(item) for item in value])
     return value
 
 
@@ -67,7 +67,7 @@ class HankoUser:
 
     def __post_init__(self) -> None:
         # Once per verified token: a remembered token gets the same user back.
-        object.__setattr__(self, "claims", _freeze(self.claims))
+        object.__setattr__(self, "claims", freeze(self.claims))
 
     @classmethod
     def from_claims(cls, claims: Mapping[str, Any]) -> HankoUser:

@@ -11,7 +11,8 @@ The handshake's ``Origin`` must be the API's own or one the ``cors`` settings
 allow (browsers send no ``Sec-Fetch-Site`` on handshakes, so ``Origin`` is all
 there is).  An open socket is closed with :data:`CLOSE_TOKEN_EXPIRED` (4001)
 when its token expires, and with :data:`CLOSE_SESSION_ENDED` (4002) when its
-session ends (the session check, while it is on, is asked again every
+session ends: a Hanko webhook said so (within ``hanko_watch_interval``), or the
+session check, while it is on, said so (it is asked again every
 ``session_check_ttl``).
 """
 
@@ -103,6 +104,9 @@ class HankoWebSocketMixin(HankoAuthMixin, _Handler):
                 return
             if time.time() >= expires_at:
                 self.close(CLOSE_TOKEN_EXPIRED, "token expired")
+                return
+            if verifier.revocations.has_ended(user):  # a webhook said so, here or in another process
+                self.close(CLOSE_SESSION_ENDED, "session ended")
                 return
             if self._hanko_token and self._checks_sessions(verifier):
                 try:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime
+import json
 import re
 import socket
 import time
@@ -16,6 +18,7 @@ import jwt
 import tornado.web
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
 from tornado.routing import URLSpec
 from tornado.testing import bind_unused_port
@@ -69,6 +72,18 @@ class FakeSession:
     created_at: float
     expires_at: float
     last_used: float
+
+    def as_webhook_data(self) -> dict[str, Any]:
+        """The session as Hanko's ``session.*`` webhooks carry it."""
+        times = {"created_at": self.created_at, "updated_at": self.last_used, "expires_at": self.expires_at}
+        return {
+            "id": self.id,
+            "user_id": self.user_id,
+            "user_agent": "Mozilla/5.0 (FakeHanko)",
+            "ip_address": "127.0.0.1",
+            **{name: rfc3339(value) for name, value in times.items()},
+            "last_used": rfc3339(self.last_used),
+        }
 
 
 def rfc3339(seconds: float) -> str:
@@ -130,6 +145,11 @@ class FakeHanko:
         self.verdicts: dict[str, int] = {}
         #: Validations by ``POST``, which move a session's last use (and so its idle timeout).
         self.renewals = 0
+        #: Webhook URLs and the event prefixes each is subscribed to (Hanko's ``webhooks.hooks``).
+        self.webhooks: list[tuple[str, tuple[str, ...]]] = []
+        #: Webhooks sent so far: (url, event, HTTP status, or 599 when the receiver could not be reached).
+        self.deliveries: list[tuple[str, str, int]] = []
+        self._sending: set[asyncio.Future[int]] = set()
         self._bound: tuple[socket.socket, int] | None = None
         self._server: HTTPServer | None = None
 
@@ -184,9 +204,49 @@ class FakeHanko:
         self.keys.append(key)
         return key
 
-    def revoke(self, session_id: str) -> None:
-        """End a session, as logging out does: ``/sessions/validate`` says it is invalid from now on."""
-        self.sessions.pop(session_id, None)
+    def revoke(self, session_id: str, event: str = "session.delete.explicit.logout") -> None:
+        """End a session, as logging out does: ``/sessions/validate`` says it is invalid from now on.
+
+        Fires ``event`` with the session as its data to the registered webhooks, as Hanko does
+        (in the background: ``await`` :meth:`webhooks_sent` to wait for the deliveries).
+        """
+        session = self.sessions.pop(session_id, None)
+        if session is not None:
+            self._fire(event, session.as_webhook_data())
+
+    def register_webhook(self, url: str, events: Iterable[str] = ("session", "user")) -> None:
+        """Send events under these prefixes (``"session"``, ``"session.delete"``, ``"user.delete"``...) to ``url``."""
+        self.webhooks.append((url, tuple(events)))
+
+    async def send_webhook(self, url: str, event: str, data: Mapping[str, Any], *, token: str | None = None) -> int:
+        """POST one webhook to ``url`` exactly as Hanko does; the receiver's HTTP status (599 if unreachable).
+
+        :param token: send this token instead of a freshly minted one (to replay or forge).
+        """
+        body = json.dumps({"token": token or self.mint_webhook(event, data), "event": event})
+        client = AsyncHTTPClient()
+        response = await client.fetch(
+            url,
+            method="POST",
+            body=body,
+            headers={"Content-Type": "application/json"},
+            raise_error=False,
+            request_timeout=10,
+        )
+        self.deliveries.append((url, event, response.code))
+        return response.code
+
+    async def webhooks_sent(self) -> None:
+        """Wait for every webhook fired so far to be delivered (or to fail)."""
+        while self._sending:
+            await asyncio.gather(*self._sending)
+
+    def _fire(self, event: str, data: Mapping[str, Any]) -> None:
+        for url, prefixes in self.webhooks:
+            if any(event == prefix or event.startswith(prefix + ".") for prefix in prefixes):
+                sending = asyncio.ensure_future(self.send_webhook(url, event, data))
+                self._sending.add(sending)
+                sending.add_done_callback(self._sending.discard)
 
     def mint(
         self,
@@ -297,7 +357,7 @@ class FakeHanko:
         if session is None:
             return 200, {"is_valid": False}
         if self.idle_timeout is not None and now - session.last_used > self.idle_timeout:
-            del self.sessions[session.id]
+            self.revoke(session.id, "session.delete.passive.expire")
             return 200, {"is_valid": False}
         if renew:
             self.renewals += 1

@@ -1,0 +1,196 @@
+"""Sessions and users that Hanko said ended, remembered until their tokens can no longer be valid.
+
+Hanko's ``session.delete.*`` webhooks (logout, revocation, idle expiry, session
+limit) end one session; ``user.delete`` ends every session of a user.
+:class:`Revocations` belongs to one verifier: a token of an ended session is
+refused, remembered or not, with no call to Hanko.  With a shared Redis cache
+the end travels to every process: a sealed record in Redis (read when a token
+is verified afresh) and a sealed publish that the other processes listen to,
+so that what they remember is refused within a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+
+from hanko_tornado.cache import CACHE_BACKOFF_SECONDS, SealedCache, describe_failure
+from hanko_tornado.settings import HankoSettings
+from hanko_tornado.user import HankoUser
+
+__all__ = ["EndedSessions", "Revocations"]
+
+log = logging.getLogger("hanko_tornado")
+
+_MAX_ENTRIES = 1_000_000
+
+
+class EndedSessions:
+    """Ended sessions (by ``session_id``) and deleted users (by ``sub``), each until a wall-clock time.
+
+    Falsy while empty, so the hot path pays one truth test until a webhook ends something.
+    """
+
+    def __init__(self) -> None:
+        self._sessions: collections.OrderedDict[str, float] = collections.OrderedDict()
+        self._users: collections.OrderedDict[str, float] = collections.OrderedDict()
+        self._full_warned = False
+
+    def __len__(self) -> int:
+        return len(self._sessions) + len(self._users)
+
+    def has_ended(self, user: HankoUser) -> bool:
+        """Whether ``user``'s session or the user was ended, and the record still stands."""
+        now = time.time()
+        until = self._sessions.get(user.session_id or "")
+        if until is not None and now < until:
+            return True
+        until = self._users.get(user.id)
+        return until is not None and now < until
+
+    def end_session(self, session_id: str, until: float) -> bool:
+        """Refuse the session's tokens until ``until``; whether this is news."""
+        return self._add(self._sessions, session_id, until)
+
+    def end_user(self, user_id: str, until: float) -> bool:
+        """Refuse every token of the user until ``until``; whether this is news."""
+        return self._add(self._users, user_id, until)
+
+    def _add(self, entries: collections.OrderedDict[str, float], key: str, until: float) -> bool:
+        now = time.time()
+        if until <= now:
+            return False
+        known = entries.get(key)
+        entries[key] = max(until, known or 0.0)
+        while entries and next(iter(entries.values())) <= now:  # drop records whose tokens have all expired
+            entries.popitem(last=False)
+        if len(entries) > _MAX_ENTRIES:
+            entries.popitem(last=False)
+            if not self._full_warned:
+                self._full_warned = True
+                log.warning("more than %d ended sessions recorded: the oldest records are dropped", _MAX_ENTRIES)
+        return known is None or known <= now
+
+
+class Revocations:
+    """The ended sessions of one verifier, shared with every process that shares its Redis cache.
+
+    :param get_cache: the key store's sealed cache (Redis, or this process's memory).
+    :param forget: drops every token the verifier remembers; called when this process may
+        have missed an end (it was not listening), so that those tokens are verified afresh.
+    """
+
+    def __init__(
+        self, settings: HankoSettings, get_cache: Callable[[], SealedCache], forget: Callable[[], None]
+    ) -> None:
+        self.ended = EndedSessions()
+        self.settings = settings
+        self._get_cache = get_cache
+        self._forget = forget
+        self._channel = f"hanko_tornado:ended:{settings.api_url}"
+        self._listener: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def has_ended(self, user: HankoUser) -> bool:
+        """Whether this process knows that ``user``'s session ended (no waiting: the hot path)."""
+        return bool(self.ended) and self.ended.has_ended(user)
+
+    async def has_ended_anywhere(self, user: HankoUser) -> bool:
+        """Whether ``user``'s session ended, here or in the shared record (for a token verified afresh)."""
+        if self.has_ended(user):
+            return True
+        cache = self._get_cache()
+        if not cache.can_publish:
+            return False
+        self._listen()
+        for kind, ident in (("session", user.session_id or ""), ("user", user.id)):
+            text = await cache.get(self._key(kind, ident), "ended")
+            entry = _entry(text) if text is not None else None
+            if entry is not None and entry[:2] == (kind, ident):
+                self._apply(*entry)
+                if self.ended.has_ended(user):
+                    return True
+        return False
+
+    async def end(self, kind: str, ident: str, until: float) -> None:
+        """End a ``"session"`` (by id) or a ``"user"`` (all sessions) until ``until``: here at once, then everywhere."""
+        self._apply(kind, ident, until)
+        cache = self._get_cache()
+        if not cache.can_publish:
+            return
+        self._listen()
+        text = json.dumps({"kind": kind, "id": ident, "until": until})
+        stored = await cache.set(self._key(kind, ident), "ended", text, ttl=math.ceil(until - time.time()))
+        published = stored and await cache.publish(self._channel, "ended", text)
+        if not published:
+            log.warning(
+                "could not share with other processes that %s %s ended (the shared cache failed): "
+                "they may accept its tokens until they verify them afresh",
+                kind,
+                ident,
+            )
+
+    async def close(self) -> None:
+        """Stop listening; call on shutdown."""
+        self._closed = True
+        if self._listener is not None:
+            self._listener.cancel()
+
+    def _key(self, kind: str, ident: str) -> str:
+        return f"{self._channel}:{kind}:{ident}"
+
+    def _apply(self, kind: str, ident: str, until: float) -> bool:
+        until = min(until, time.time() + self.settings.max_session_lifetime)
+        return self.ended.end_session(ident, until) if kind == "session" else self.ended.end_user(ident, until)
+
+    def _listen(self) -> None:
+        """Listen to the other processes' ends from now on (started on first need, on the running loop)."""
+        if self._listener is None and not self._closed:
+            self._listener = asyncio.ensure_future(self._listening())
+
+    async def _listening(self) -> None:
+        failing = False
+        while not self._closed:
+            try:
+                async for text in self._get_cache().subscribe(self._channel, "ended"):
+                    if text is None:  # subscribed: whatever ended while nobody listened is re-read from the record
+                        self._forget()
+                        if failing:
+                            failing = False
+                            log.info("listening to ended sessions on the shared cache again")
+                        continue
+                    entry = _entry(text)
+                    if entry is not None:
+                        self._apply(*entry)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - Redis failing must not stop this process; it listens again
+                if not failing:
+                    failing = True
+                    log.warning(
+                        "stopped hearing of sessions other processes end (%s); listening again in %g s",
+                        describe_failure(error),
+                        CACHE_BACKOFF_SECONDS,
+                    )
+            await asyncio.sleep(CACHE_BACKOFF_SECONDS)
+
+
+def _entry(text: str) -> tuple[str, str, float] | None:
+    """A shared end read strictly: anyone may write to Redis, though only sealed entries get this far."""
+    try:
+        entry = json.loads(text)
+        kind, ident, until = entry["kind"], entry["id"], entry["until"]
+        if kind not in ("session", "user") or not isinstance(ident, str) or not 0 < len(ident) <= 128:
+            raise ValueError("bad entry")
+        if isinstance(until, bool) or not isinstance(until, (int, float)) or not math.isfinite(until):
+            raise ValueError("bad time")
+        return kind, ident, float(until)
+    except (ValueError, TypeError, KeyError) as error:
+        log.warning("ignoring a malformed ended-session entry: %s", describe_failure(error))
+        return None
+
