@@ -193,4 +193,3 @@ def _entry(text: str) -> tuple[str, str, float] | None:
     except (ValueError, TypeError, KeyError) as error:
         log.warning("ignoring a malformed ended-session entry: %s", describe_failure(error))
         return None
-
