@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import datetime
 import json
-import re
 import socket
 import time
 import uuid
@@ -16,81 +13,19 @@ from typing import Any, Literal
 
 import jwt
 import tornado.web
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
 from tornado.routing import URLSpec
 from tornado.testing import bind_unused_port
 
 from hanko_tornado.settings import HankoSettings
+from hanko_tornado.testing.keys import SigningKey
+from hanko_tornado.testing.sessions import FakeSession, validation_answer
 
 __all__ = ["FakeHanko", "FakeSession", "Fault", "SigningKey"]
 
 Fault = Literal["error", "garbage", "slow", "drop"]
-
-# The members Hanko publishes for each key (jwk.PublicKeyOf, plus kid, alg and use): no key_ops.
-_PUBLISHED_MEMBERS = frozenset({"kty", "kid", "alg", "use", "n", "e", "crv", "x", "y"})
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
-_CLAIM_NAMES = {"sub": "subject", "iat": "issued_at", "exp": "expiration", "aud": "audience", "iss": "issuer"}
 WEBHOOK_SUBJECT = "hanko webhooks"
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class SigningKey:
-    """A private key that signs tokens, with its ``kid`` and algorithm."""
-
-    kid: str
-    alg: str
-    private_key: Any = dataclasses.field(repr=False)
-
-    @classmethod
-    def generate(cls, alg: str = "RS256", key_size: int = 4096, kid: str | None = None) -> SigningKey:
-        """A new key: RSA of ``key_size`` bits for RS*/PS*, the matching curve for ES*."""
-        private_key: Any
-        if alg.startswith("ES"):
-            curve = {"ES256": ec.SECP256R1(), "ES384": ec.SECP384R1(), "ES512": ec.SECP521R1()}[alg]
-            private_key = ec.generate_private_key(curve)
-        else:
-            private_key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
-        return cls(kid=kid or str(uuid.uuid4()), alg=alg, private_key=private_key)
-
-    def public_jwk(self) -> dict[str, Any]:
-        """The public half as a JWK, with exactly the members Hanko publishes."""
-        algorithm = ECAlgorithm if self.alg.startswith("ES") else RSAAlgorithm
-        jwk: dict[str, Any] = algorithm.to_jwk(self.private_key.public_key(), as_dict=True)
-        jwk = {name: value for name, value in jwk.items() if name in _PUBLISHED_MEMBERS}
-        return {**jwk, "kid": self.kid, "alg": self.alg, "use": "sig"}
-
-
-@dataclasses.dataclass
-class FakeSession:
-    """A session as Hanko stores it (times in Unix seconds)."""
-
-    id: str
-    user_id: str
-    created_at: float
-    expires_at: float
-    last_used: float
-
-    def as_webhook_data(self) -> dict[str, Any]:
-        """The session as Hanko's ``session.*`` webhooks carry it."""
-        times = {"created_at": self.created_at, "updated_at": self.last_used, "expires_at": self.expires_at}
-        return {
-            "id": self.id,
-            "user_id": self.user_id,
-            "user_agent": "Mozilla/5.0 (FakeHanko)",
-            "ip_address": "127.0.0.1",
-            **{name: rfc3339(value) for name, value in times.items()},
-            "last_used": rfc3339(self.last_used),
-        }
-
-
-def rfc3339(seconds: float) -> str:
-    """A time as Go's ``time.Time`` writes it in JSON: RFC 3339, UTC, nanoseconds without trailing zeros."""
-    moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc)
-    fraction = f"{moment.microsecond:06d}000".rstrip("0")
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "Z"
 
 
 class FakeHanko:
@@ -336,10 +271,7 @@ class FakeHanko:
     def validate(self, token: str, *, renew: bool = False) -> tuple[int, dict[str, Any]]:
         """Hanko's status and answer for ``/sessions/validate`` on one token; ``renew`` as ``POST`` does.
 
-        A token that is not a verified session token's answer is ``{"is_valid": false}``; one whose
-        claims are not a session's (``sub`` or ``session_id`` not a UUID, ``email`` not an object) is
-        a 400; a session past
-        its idle timeout is deleted, as Hanko does.
+        See :func:`hanko_tornado.testing.sessions.validation_answer`.
         """
         if token in self.verdicts:
             status = self.verdicts[token]
@@ -347,33 +279,12 @@ class FakeHanko:
         claims = self._verified_claims(token)
         if claims is None:
             return 200, {"is_valid": False}
-        for name in ("sub", "session_id"):
-            if not (isinstance(claims.get(name), str) and _UUID.fullmatch(claims[name])):
-                return 400, {"code": 400, "message": f"failed to parse token claims: {name!r} is not a uuid"}
-        if "email" in claims and not isinstance(claims["email"], dict):
-            return 400, {"code": 400, "message": "failed to parse token claims: 'email' is malformed"}
-        session = self.sessions.get(claims["session_id"])
-        now = time.time()
-        if session is None:
-            return 200, {"is_valid": False}
-        if self.idle_timeout is not None and now - session.last_used > self.idle_timeout:
-            self.revoke(session.id, "session.delete.passive.expire")
-            return 200, {"is_valid": False}
-        if renew:
+        status, answer, idle_expired = validation_answer(self.sessions, claims, self.idle_timeout, renew=renew)
+        if idle_expired is not None:
+            self.revoke(idle_expired, "session.delete.passive.expire")
+        if renew and answer.get("is_valid"):
             self.renewals += 1
-            session.last_used = now
-        answer: dict[str, Any] = {
-            "is_valid": True,
-            "claims": {_CLAIM_NAMES.get(name, name): value for name, value in claims.items()},
-            "expiration_time": rfc3339(claims["exp"]),
-            "user_id": claims["sub"],
-        }
-        for name in ("issued_at", "expiration"):
-            if name in answer["claims"]:
-                answer["claims"][name] = rfc3339(answer["claims"][name])
-        if self.idle_timeout is not None:
-            answer["idle_expires_at"] = rfc3339(min(session.last_used + self.idle_timeout, claims["exp"]))
-        return 200, answer
+        return status, answer
 
     def _verified_claims(self, token: str) -> dict[str, Any] | None:
         try:
