@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import statistics
 import time
+import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -79,7 +80,32 @@ async def measure(hanko: FakeHanko, tokens: list[str], repeats: int = 7) -> dict
             assert user is not None
             await checked.session_checker.check(token, user)
 
+    ended = TokenVerifier(settings, key_store=store)
+    for token in tokens:
+        await ended.verify_token(token)
+    for _ in range(10_000):  # logouts of other sessions, as webhooks record them
+        await ended.revocations.end("session", str(uuid.uuid4()), time.time() + 3600)
+        await ended.revocations.end("user", str(uuid.uuid4()), time.time() + 3600)
+
+    def remembered(verifier: TokenVerifier) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(20):
+                for token in tokens:
+                    verifier.remembered_user(token)
+
+        return run
+
+    # Side by side, alternating, so that the machine's drift falls on both alike.
+    plain, with_ended = [], []
+    for _ in range(repeats * 3):
+        plain.append(_per_call(remembered(warm), len(tokens) * 20, 1))
+        with_ended.append(_per_call(remembered(ended), len(tokens) * 20, 1))
+
     results = {
+        "remembered_user, nothing ended": statistics.median(plain),
+        "remembered_user, 20,000 ended sessions and users": statistics.median(with_ended),
+        "  ended-session bookkeeping (difference of medians)": statistics.median(with_ended)
+        - statistics.median(plain),
         "bare RSA check": _per_call(bare_rsa, len(tokens), repeats),
         "jwt.decode (PyJWT)": _per_call(pyjwt_decode, len(tokens), repeats),
         "verify_token, never seen": await _per_await(fresh, len(tokens), repeats),
