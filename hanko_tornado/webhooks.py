@@ -128,14 +128,14 @@ class HankoWebhookHandler(tornado.web.RequestHandler):
                 raise ValueError("too large")
             document = json.loads(body)
         except (ValueError, RecursionError):
-            raise _BadWebhook("the body is not a JSON object of at most 1 MiB") from None
+            raise _BadWebhook("The webhook body is not a JSON object of at most 1 MiB.") from None
         if not isinstance(document, dict):
-            raise _BadWebhook("the body is not a JSON object")
+            raise _BadWebhook("The webhook body is not a JSON object.")
         token, event = document.get("token"), document.get("event")
         if not isinstance(token, str) or not token:
-            raise _BadWebhook("the body has no token")
+            raise _BadWebhook("The webhook body has no token.")
         if not isinstance(event, str) or not 0 < len(event) <= _MAX_EVENT_LENGTH:
-            raise _BadWebhook("the body has no event")
+            raise _BadWebhook("The webhook body has no event.")
         return token, event
 
     def _refuse(self, error: HankoError) -> None:
