@@ -104,8 +104,7 @@ async def measure(hanko: FakeHanko, tokens: list[str], repeats: int = 7) -> dict
     results = {
         "remembered_user, nothing ended": statistics.median(plain),
         "remembered_user, 20,000 ended sessions and users": statistics.median(with_ended),
-        "  ended-session bookkeeping (difference of medians)": statistics.median(with_ended)
-        - statistics.median(plain),
+        "  ended-session bookkeeping (difference of medians)": statistics.median(with_ended) - statistics.median(plain),
         "bare RSA check": _per_call(bare_rsa, len(tokens), repeats),
         "jwt.decode (PyJWT)": _per_call(pyjwt_decode, len(tokens), repeats),
         "verify_token, never seen": await _per_await(fresh, len(tokens), repeats),
