@@ -1,4 +1,5 @@
-"""An example API protected by Hanko: `/` is open; `/protected` (GET, POST) and the `/ws` socket need a session.
+"""An example API protected by Hanko: `/` is open; `/protected` (GET, POST) and the `/ws` socket need a session;
+`/protected/recent-passkey` (GET, POST) needs a passkey login of the last ``HANKO_STEP_UP_MAX_AGE`` seconds.
 
 Configured from the environment and ``.env`` (the environment wins); see
 ``.env.example``.  ``--dev`` runs with an embedded stand-in for Hanko instead.
@@ -31,6 +32,7 @@ from hanko_tornado import (
     HankoSettings,
     verifier_for,
 )
+from hanko_tornado.requirements import Requirement, max_age, passkey
 from hanko_tornado.settings import is_loopback_host
 from hanko_tornado.webhooks import HankoWebhookHandler
 from hanko_tornado.websocket import HankoWebSocketMixin
@@ -59,6 +61,13 @@ class ProtectedHandler(HankoAuthMixin, CorsHandler):
         self.get()
 
 
+class RecentPasskeyHandler(ProtectedHandler):
+    """Answers like /protected, for a passkey login of the last few minutes (401 with an RFC 9470 challenge if not)."""
+
+    def initialize(self, requirement: Requirement) -> None:
+        self.hanko_requires = requirement
+
+
 class EchoSocket(HankoWebSocketMixin, tornado.websocket.WebSocketHandler):
     """Greets the user, echoes every message, and is closed by the server when the session ends."""
 
@@ -70,9 +79,14 @@ class EchoSocket(HankoWebSocketMixin, tornado.websocket.WebSocketHandler):
 
 
 def make_app(
-    hanko: HankoSettings, cors: CorsSettings, routes: list[Any] | None = None, *, cross_origin_protection: bool = True
+    hanko: HankoSettings,
+    cors: CorsSettings,
+    routes: list[Any] | None = None,
+    *,
+    cross_origin_protection: bool = True,
+    step_up_max_age: int = 600,
 ) -> tornado.web.Application:
-    """The example API, with any extra ``routes``.
+    """The example API, with any extra ``routes``; ``step_up_max_age`` seconds for /protected/recent-passkey.
 
     Tornado's cross-origin protection is on by default where it exists (6.6+; older versions ignore the
     setting); the mixin's own check on cookie-authenticated requests works either way.
@@ -81,6 +95,7 @@ def make_app(
         [
             (r"/", RootHandler),
             (r"/protected", ProtectedHandler),
+            (r"/protected/recent-passkey", RecentPasskeyHandler, {"requirement": passkey & max_age(step_up_max_age)}),
             (r"/ws", EchoSocket),
             (r"/webhooks/hanko", HankoWebhookHandler),  # authenticated by the token each webhook carries
             *(routes or []),
@@ -116,6 +131,15 @@ def protection_from_env() -> bool:
     if raw not in ("true", "false"):
         raise ConfigurationError("CROSS_ORIGIN_PROTECTION", f"must be true or false, got {raw!r}")
     return raw == "true"
+
+
+def step_up_max_age_from_env() -> int:
+    raw = os.environ.get("HANKO_STEP_UP_MAX_AGE", "").strip() or "600"
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise ConfigurationError(
+            "HANKO_STEP_UP_MAX_AGE", f"must be a whole number of seconds of at least 1, got {raw!r}"
+        )
+    return int(raw)
 
 
 def cors_from_env() -> CorsSettings:
@@ -217,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
             args.port = port_number("--port", args.port)
         if args.processes < 0:
             raise ConfigurationError("--processes", f"must be 0 (one per core) or more, got {args.processes}")
-        cors, protection = cors_from_env(), protection_from_env()
+        cors, protection, step_up_max_age = cors_from_env(), protection_from_env(), step_up_max_age_from_env()
         if args.dev:
             hanko, routes, token = dev_setup(args)
         else:
@@ -235,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.dev:
         print_dev_banner(args, token)
-    app = make_app(hanko, cors, routes, cross_origin_protection=protection)
+    app = make_app(hanko, cors, routes, cross_origin_protection=protection, step_up_max_age=step_up_max_age)
     asyncio.run(serve(app, sockets, f"http://{args.host}:{args.port}"))
     return 0
 

@@ -1,4 +1,8 @@
-"""Micro-benchmark of the verify path: fresh and cached tokens against the bare RSA signature check."""
+"""Micro-benchmark of the verify path: fresh and cached tokens against the bare RSA signature check.
+
+Also the cost of a handler's requirement (``passkey & max_age(600)``) on a remembered token:
+``python bench/micro.py``.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from hanko_tornado import KeyStore, TokenVerifier
+from hanko_tornado.requirements import max_age, passkey, requirement_for
 from hanko_tornado.testing import FakeHanko
 
 
@@ -101,6 +106,34 @@ async def measure(hanko: FakeHanko, tokens: list[str], repeats: int = 7) -> dict
         plain.append(_per_call(remembered(warm), len(tokens) * 20, 1))
         with_ended.append(_per_call(remembered(ended), len(tokens) * 20, 1))
 
+    class StepUpHandler:
+        """What the mixin reads a requirement from: the method, then the class (no @requires here)."""
+
+        hanko_requires = passkey & max_age(600)
+
+        def get(self) -> None:
+            pass
+
+    handler, leeway = StepUpHandler(), settings.leeway
+    users = [warm.remembered_user(token) for token in tokens]
+
+    def remembered_only() -> None:
+        for token in tokens:
+            warm.remembered_user(token)
+
+    def requirement_check() -> None:
+        for user in users:
+            requirement = requirement_for(handler, "GET")
+            assert requirement is not None and user is not None
+            requirement.enforce(user, leeway=leeway)
+
+    def remembered_and_checked() -> None:
+        for token in tokens:
+            user = warm.remembered_user(token)
+            requirement = requirement_for(handler, "GET")
+            assert requirement is not None and user is not None
+            requirement.enforce(user, leeway=leeway)
+
     results = {
         "remembered_user, nothing ended": statistics.median(plain),
         "remembered_user, 20,000 ended sessions and users": statistics.median(with_ended),
@@ -110,6 +143,9 @@ async def measure(hanko: FakeHanko, tokens: list[str], repeats: int = 7) -> dict
         "verify_token, never seen": await _per_await(fresh, len(tokens), repeats),
         "verify_token, seen before": await _per_await(cached, len(tokens), repeats),
         "seen before + session check, answer remembered": await _per_await(session_remembered, len(tokens), repeats),
+        "remembered_user (the mixin's hot path)": _per_call(remembered_only, len(tokens), repeats),
+        "requirement check (passkey & max_age), remembered user": _per_call(requirement_check, len(tokens), repeats),
+        "seen before + requirement check": _per_call(remembered_and_checked, len(tokens), repeats),
     }
     await store.close()
     return results
@@ -120,7 +156,7 @@ async def main() -> None:
     hanko.start()
     tokens = [hanko.mint() for _ in range(300)]
     for name, micros in (await measure(hanko, tokens)).items():
-        print(f"{name:48} {micros:8.1f} µs")
+        print(f"{name:56} {micros:8.1f} µs")
     await hanko.stop()
 
 

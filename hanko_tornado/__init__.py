@@ -21,14 +21,19 @@ from hanko_tornado.errors import (
     ConfigurationError,
     CrossOriginRequestError,
     HankoError,
+    InsufficientScopeError,
+    InsufficientUserAuthenticationError,
     InvalidTokenError,
     KeysUnavailableError,
     MissingTokenError,
+    RequirementError,
     SessionCheckUnavailableError,
     UnavailableError,
 )
 from hanko_tornado.keys import KeyStore
 from hanko_tornado.mixin import HankoAuthMixin
+from hanko_tornado.projects import HankoProjects
+from hanko_tornado.requirements import Requirement, requires
 from hanko_tornado.session_protocol import SessionStatus
 from hanko_tornado.sessions import SessionChecker
 from hanko_tornado.settings import HankoSettings
@@ -44,18 +49,24 @@ __all__ = [
     "CrossOriginRequestError",
     "HankoAuthMixin",
     "HankoError",
+    "HankoProjects",
     "HankoSettings",
     "HankoUser",
     "HankoWebSocketMixin",
+    "InsufficientScopeError",
+    "InsufficientUserAuthenticationError",
     "InvalidTokenError",
     "KeyStore",
     "KeysUnavailableError",
     "MissingTokenError",
+    "Requirement",
+    "RequirementError",
     "SessionCheckUnavailableError",
     "SessionChecker",
     "SessionStatus",
     "TokenVerifier",
     "UnavailableError",
+    "requires",
     "verifier_for",
 ]
 

@@ -12,9 +12,12 @@ __all__ = [
     "ConfigurationError",
     "CrossOriginRequestError",
     "HankoError",
+    "InsufficientScopeError",
+    "InsufficientUserAuthenticationError",
     "InvalidTokenError",
     "KeysUnavailableError",
     "MissingTokenError",
+    "RequirementError",
     "SessionCheckUnavailableError",
     "UnavailableError",
 ]
@@ -34,6 +37,10 @@ class HankoError(Exception):
     def response_headers(self) -> dict[str, str]:
         """Headers to send with the answer to this error."""
         return {}
+
+    def response_body(self) -> dict[str, object]:
+        """The JSON body of the answer to this error: ``{"error": ..., "message": ...}``, and what a subclass adds."""
+        return {"error": self.error, "message": self.message}
 
 
 class ConfigurationError(HankoError, ValueError):
@@ -85,6 +92,69 @@ class CrossOriginRequestError(HankoError):
 
     def __init__(self) -> None:
         super().__init__("Cross-origin request refused: this origin may not change anything here.")
+
+
+class RequirementError(HankoError):
+    """The user is authenticated, but does not meet a requirement of the handler; ``requirement`` says which."""
+
+    def __init__(self, requirement: str, message: str) -> None:
+        super().__init__(message)
+        self.requirement = requirement
+
+    def response_body(self) -> dict[str, object]:
+        return {**super().response_body(), "requirement": self.requirement}
+
+
+class InsufficientScopeError(RequirementError):
+    """Who the user is (a claim, a role, a verified email) does not meet a requirement (403, RFC 6750)."""
+
+    status_code = 403
+    error = "insufficient_scope"
+
+    def __init__(self, requirement: str) -> None:
+        super().__init__(requirement, f"Requirement not met: {requirement}.")
+
+    def response_headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="hanko", error="insufficient_scope"'}
+
+
+class InsufficientUserAuthenticationError(RequirementError):
+    """How or how recently the user logged in does not meet a requirement: a new login can (401, RFC 9470).
+
+    ``acr_values`` are the login methods (Hanko's ``amr`` values), one of which the new login must use;
+    ``max_age`` the most seconds it may lie in the past when the request comes.
+    """
+
+    status_code = 401
+    error = "insufficient_user_authentication"
+
+    def __init__(self, requirement: str, acr_values: tuple[str, ...] = (), max_age: int | None = None) -> None:
+        super().__init__(requirement, f"A new login is needed: {requirement}.")
+        self.acr_values = acr_values
+        self.max_age = max_age
+
+    def response_headers(self) -> dict[str, str]:
+        # RFC 9470's example sentences (and the two together): fixed ASCII, never a requirement's words.
+        if self.acr_values and self.max_age is not None:
+            description = "A different authentication level and more recent authentication are required"
+        elif self.acr_values:
+            description = "A different authentication level is required"
+        else:
+            description = "More recent authentication is required"
+        challenge = f'Bearer realm="hanko", error="{self.error}", error_description="{description}"'
+        if self.acr_values:
+            challenge += f', acr_values="{" ".join(self.acr_values)}"'
+        if self.max_age is not None:
+            challenge += f', max_age="{self.max_age}"'
+        return {"WWW-Authenticate": challenge}
+
+    def response_body(self) -> dict[str, object]:
+        body = super().response_body()
+        if self.acr_values:
+            body["acr_values"] = " ".join(self.acr_values)
+        if self.max_age is not None:
+            body["max_age"] = self.max_age
+        return body
 
 
 class UnavailableError(HankoError):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+import tornado.web
+
 from hanko_tornado.cors import cors_settings_of, origin_matches_host
 from hanko_tornado.errors import (
     AuthenticationError,
@@ -12,7 +14,10 @@ from hanko_tornado.errors import (
     HankoError,
     InvalidTokenError,
     MissingTokenError,
+    RequirementError,
 )
+from hanko_tornado.projects import HankoProjects
+from hanko_tornado.requirements import Requirement, requirement_for
 from hanko_tornado.session_protocol import SessionStatus
 from hanko_tornado.tokens import TokenVerifier, verifier_for
 from hanko_tornado.user import HankoUser
@@ -61,10 +66,42 @@ class HankoAuthMixin(_Handler):
     #: Refuse unsafe requests (anything but GET, HEAD, OPTIONS) authenticated by the session cookie
     #: unless they are same-origin or come from an origin the ``cors`` settings allow (403).
     hanko_cookie_origin_check: bool = True
+    #: What the user must meet beyond a session (see :mod:`hanko_tornado.requirements`); a method's
+    #: ``@requires(...)`` replaces it for that method.  Checked when there is a Hanko user, never on OPTIONS.
+    hanko_requires: Requirement | None = None
 
     def get_hanko_verifier(self) -> TokenVerifier:
-        """The verifier for this application; override to supply another."""
-        return verifier_for(self.application)
+        """The verifier for this request; override to supply another.
+
+        The application's (its ``hanko`` setting); with a ``hanko_projects`` setting, the verifier of the
+        project :meth:`get_hanko_project` names (404 when there is no such project).
+        """
+        projects = self.settings.get("hanko_projects")
+        if projects is None:
+            return verifier_for(self.application)
+        if not isinstance(projects, HankoProjects):
+            raise TypeError("the 'hanko_projects' setting must be a HankoProjects")
+        project = self.get_hanko_project()
+        verifier = projects.verifier(project) if project is not None else None
+        if verifier is None:
+            raise tornado.web.HTTPError(404, "no Hanko project for this request")
+        return verifier
+
+    def get_hanko_project(self) -> str | None:
+        """The Hanko project this request's token must come from (with a ``hanko_projects`` setting).
+
+        What the projects' ``select`` says of the request; override to decide here (from
+        ``self.path_kwargs``, say).  ``None`` for none: 404.
+        """
+        projects = self.settings["hanko_projects"]
+        if projects.select is None:
+            raise TypeError("give HankoProjects a select=, or override get_hanko_project()")
+        project: str | None = projects.select(self.request)
+        return project
+
+    def get_hanko_requirement(self) -> Requirement | None:
+        """What the user must meet on this request: the method's ``@requires(...)``, else ``hanko_requires``."""
+        return requirement_for(self, self.request.method or "")
 
     def get_hanko_token(self, cookie_name: str) -> str | None:
         """The token from ``Authorization: Bearer`` (any letter case), else from the cookie.
@@ -125,6 +162,7 @@ class HankoAuthMixin(_Handler):
                 if from_cookie and token and self.request.method not in _SAFE_METHODS:
                     self._check_cookie_origin()
                 self.current_user = user
+                self._check_hanko_requirements(verifier, user)
             except HankoError as error:
                 self._refuse(error)
                 return
@@ -167,6 +205,22 @@ class HankoAuthMixin(_Handler):
         log.info("refused a cookie-authenticated %s from origin %r", self.request.method, origin)
         raise CrossOriginRequestError()
 
+    def _check_hanko_requirements(self, verifier: TokenVerifier, user: Any) -> None:
+        """Refuse a Hanko user who does not meet this request's requirement (remembered tokens too)."""
+        requirement = self.get_hanko_requirement() if isinstance(user, HankoUser) else None
+        if requirement is not None:
+            try:
+                requirement.enforce(user, leeway=verifier.settings.leeway)
+            except RequirementError as error:
+                log.info(
+                    "refused %s %s to %s: needs %s",
+                    self.request.method,
+                    self.request.path,
+                    self.request.remote_ip,
+                    error.requirement,
+                )
+                raise
+
     def _checks_sessions(self, verifier: TokenVerifier) -> bool:
         if self.hanko_session_check is None:
             return verifier.settings.session_check != "off"
@@ -180,7 +234,7 @@ class HankoAuthMixin(_Handler):
         self.set_status(error.status_code)
         for name, value in error.response_headers().items():
             self.set_header(name, value)
-        self.finish({"error": error.error, "message": error.message})
+        self.finish(error.response_body())
 
 
 def _count_cookies(headers: list[str], name: str) -> int:

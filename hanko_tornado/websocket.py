@@ -37,6 +37,7 @@ SUBPROTOCOL = "hanko-bearer"
 CLOSE_TOKEN_EXPIRED = 4001
 #: Close code for a socket whose session ended (logout, revocation).
 CLOSE_SESSION_ENDED = 4002
+_EXPIRY_MARGIN = 1.0
 
 if TYPE_CHECKING:
     from tornado.websocket import WebSocketHandler as _Handler
@@ -112,7 +113,10 @@ class HankoWebSocketMixin(HankoAuthMixin, _Handler):
                 try:
                     await verifier.session_checker.check(self._hanko_token, user)
                 except InvalidTokenError:
-                    self.close(CLOSE_SESSION_ENDED, "session ended")
+                    if time.time() >= expires_at - _EXPIRY_MARGIN:  # Hanko's clock saw the token expire first
+                        self.close(CLOSE_TOKEN_EXPIRED, "token expired")
+                    else:
+                        self.close(CLOSE_SESSION_ENDED, "session ended")
                     return
                 except UnavailableError:
                     pass  # Hanko cannot say now: the socket stays open, and is asked about again

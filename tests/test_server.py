@@ -120,6 +120,36 @@ class ServerTest(AsyncTestCase):
         self.assertEqual(self.hanko.jwks_fetches, 1, "the key cache is warmed at start-up")
 
     @gen_test(timeout=60)
+    async def test_recent_passkey_route(self) -> None:
+        env = {"HANKO_API_URL": self.hanko.api_url, "HANKO_STEP_UP_MAX_AGE": "120"}
+        async with running_server(env) as server:
+            user = "aaaaaaaa-0000-4000-8000-000000000018"
+            response = await server.fetch(
+                "/protected/recent-passkey", headers={"Authorization": f"Bearer {self.hanko.mint(user)}"}
+            )
+            self.assertEqual(json.loads(response.body), {"message": "Hello from protected route!", "user_id": user})
+            old = int(time.time()) - 3600
+            refusals = [
+                (self.hanko.mint(amr=("pwd",)), 'acr_values="passkey"', {"acr_values": "passkey"}),
+                (self.hanko.mint(claims={"iat": old}), 'max_age="120"', {"max_age": 120}),
+            ]
+            for token, challenge, fields in refusals:
+                refused = await server.fetch("/protected/recent-passkey", headers={"Cookie": f"hanko={token}"})
+                self.assertEqual(refused.code, 401)
+                self.assertTrue(
+                    refused.headers["WWW-Authenticate"].startswith(
+                        'Bearer realm="hanko", error="insufficient_user_authentication", error_description="'
+                    )
+                )
+                self.assertTrue(refused.headers["WWW-Authenticate"].endswith(challenge))
+                body = json.loads(refused.body)
+                self.assertEqual(body["error"], "insufficient_user_authentication")
+                self.assertEqual({name: body[name] for name in fields}, fields)
+            self.assertEqual((await server.fetch("/protected/recent-passkey")).code, 401)
+        _, stderr = await server.output()
+        self.assertIn("needs a login with passkey", stderr)
+
+    @gen_test(timeout=60)
     async def test_dotenv_is_read_and_the_environment_wins(self) -> None:
         with tempfile.TemporaryDirectory() as folder:
             dotenv = f"HANKO_API_URL={self.hanko.api_url}\nHANKO_AUDIENCE=other\nCORS_ORIGINS=http://app.test\n"
@@ -171,6 +201,11 @@ class ServerTest(AsyncTestCase):
             ({}, ("--dev", "--host", "0.0.0.0"), "--dev: issues its own tokens, so it only runs on a loopback"),
             ({"HANKO_API_URL": "https://x.io", "LOG_LEVEL": "chatty"}, (), "LOG_LEVEL: must be DEBUG, INFO"),
             ({"HANKO_API_URL": "https://x.io"}, ("--processes", "-1"), "--processes: must be 0 (one per core)"),
+            (
+                {"HANKO_API_URL": "https://x.io", "HANKO_STEP_UP_MAX_AGE": "ten"},
+                (),
+                "HANKO_STEP_UP_MAX_AGE: must be a whole number of seconds of at least 1, got 'ten'",
+            ),
         ]
         for env, args, message in cases:
             async with running_server(env, *args, wait=False) as server:

@@ -48,9 +48,9 @@ class HankoTestCase(AsyncHTTPTestCase):
         self.hanko.start()
 
     def tearDown(self) -> None:
-        verifier = self._app.settings.get("hanko_verifier")
-        if verifier is not None:
-            self.io_loop.run_sync(verifier.close)
+        for owner in (self._app.settings.get("hanko_verifier"), self._app.settings.get("hanko_projects")):
+            if owner is not None:
+                self.io_loop.run_sync(owner.close)
         self.io_loop.run_sync(self.hanko.stop)
         super().tearDown()
 
