@@ -47,6 +47,12 @@ CACHE_OPERATION_TIMEOUT = 1.0
 #: Seconds the shared cache is left alone after it failed, before it is tried again.
 CACHE_BACKOFF_SECONDS = 5.0
 MIN_SECRET_LENGTH = 32
+#: Connections to Redis per process.
+CACHE_CONNECTIONS = 200
+#: The largest entry read back: a key set (at most 512 KiB of JWKS) with its seal; anything larger is refused unread.
+MAX_ENTRY_BYTES = 1024 * 1024
+# redis-py's words for a pool with no free connection: this process's congestion, not Redis failing.
+_POOL_EXHAUSTED = ("Too many connections", "No connection available")
 #: The layout of a sealed entry, sealed with it: an entry of another layout never opens.
 ENTRY_FORMAT = "hanko2"
 
@@ -68,8 +74,15 @@ def cache_from_url(url: str) -> Any:
     database = parts.path.strip("/") or "0"
     if not database.isdigit():
         raise ConfigurationError("cache_url", f"the database must be a number, got {database!r}")
+    from redis.asyncio import BlockingConnectionPool
+
     return RedisCache(
         serializer=StringSerializer(),
+        # Requests wait their turn for one of these connections (up to the operation timeout) rather than
+        # fail at once when a burst needs more: a busy process is not a failing Redis.
+        connection_pool_class=BlockingConnectionPool,
+        pool_max_size=CACHE_CONNECTIONS,
+        connection_pool_kwargs={"timeout": CACHE_OPERATION_TIMEOUT},
         endpoint=parts.hostname or "127.0.0.1",
         port=parts.port or 6379,
         db=int(database),
@@ -153,6 +166,9 @@ class SealedCache:
         Never raises: whatever the cache holds, a request does not fail on it.
         """
         try:
+            size = await self._call("read", lambda: self._stored_size(key))
+            if size is not None and size > MAX_ENTRY_BYTES:
+                raise ValueError(f"{size} bytes, more than any entry written here")
             entry = await self._call("read", lambda: self.cache.get(key))
             if entry is None:
                 return None
@@ -163,8 +179,20 @@ class SealedCache:
             log.warning("refusing a shared cache entry (%s): %s", kind, describe_failure(error))
             return None
 
+    async def _stored_size(self, key: str) -> int | None:
+        """The size of what Redis holds at ``key`` (``STRLEN``), so a huge entry is never read; ``None`` elsewhere."""
+        strlen = getattr(getattr(self.cache, "client", None), "strlen", None)
+        if strlen is None:
+            return None
+        # aiocache adds its namespace to keys (build_key, or _build_key before 0.12's rename)
+        build_key = getattr(self.cache, "build_key", None) or getattr(self.cache, "_build_key", None)
+        size = strlen(build_key(key) if build_key is not None else key)
+        return int(await asyncio.wait_for(size, CACHE_OPERATION_TIMEOUT))  # aiocache bounds its own calls only
+
     async def set(self, key: str, kind: str, text: str, ttl: float) -> bool:
         """Seal ``text`` for ``key`` and ``kind`` and store it for ``ttl`` seconds; whether the cache took it."""
+        if ttl < 0.01:  # Redis refuses a TTL that rounds to 0 ms; the entry would be useless anyway
+            return False
         entry = seal_entry(self.secret, key, kind, text)
         return bool(await self._call("write", lambda: self.cache.set(key, entry, ttl=ttl)))
 
@@ -178,7 +206,11 @@ class SealedCache:
         if not self.can_publish:
             return False
         message = seal_entry(self.secret, channel, kind, text)
-        return await self._call("publish", lambda: self.cache.client.publish(channel, message)) is not None
+
+        def publishing() -> Awaitable[Any]:  # bounded here: aiocache bounds its own calls only
+            return asyncio.wait_for(self.cache.client.publish(channel, message), CACHE_OPERATION_TIMEOUT)
+
+        return await self._call("publish", publishing) is not None
 
     async def subscribe(self, channel: str, kind: str) -> AsyncIterator[str | None]:
         """The texts published on ``channel`` sealed for ``kind``, in order; ``None`` once subscribed.
@@ -254,6 +286,9 @@ class SealedCache:
             self._answered()  # the cache answered with bytes that are not text: a bad entry, not a failing cache
             raise
         except Exception as error:  # noqa: BLE001 - a cache failure must not fail a request
+            if any(words in str(error) for words in _POOL_EXHAUSTED):
+                log.debug("no free connection to the shared cache for this %s: answered from memory", what)
+                return None
             self._failed(what, error)
             return None
         self._answered()

@@ -14,9 +14,10 @@ import asyncio
 import base64
 import datetime
 import json
+import re
 import sys
 import time
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from hanko_tornado.errors import ConfigurationError, InvalidTokenError, UnavailableError
 from hanko_tornado.settings import HankoSettings
@@ -25,13 +26,16 @@ from hanko_tornado.tokens import TokenVerifier
 __all__ = ["main"]
 
 _WEBHOOK_SUBJECT = "hanko webhooks"
+_TOKEN_LIKE = re.compile(r"[A-Za-z0-9_=-]{8,}\.[A-Za-z0-9_=.-]+")
 
 
 def main(argv: list[str] | None = None, *, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
     """Run the command line; returns the exit status."""
     out = stdout or sys.stdout
     args = _parser().parse_args(argv)
-    token = args.token if args.token not in (None, "-") else (stdin or sys.stdin).read()
+    # "Bearer eyJ..." pasted unquoted arrives as two words: every word is part of the token, never an error.
+    words = [word for word in args.token if word.lower() != "bearer"]
+    token = " ".join(words) if words and words != ["-"] else (stdin or sys.stdin).read()
     token = token.strip()
     if token.lower().startswith("bearer "):
         token = token[7:].strip()
@@ -54,16 +58,23 @@ def main(argv: list[str] | None = None, *, stdin: TextIO | None = None, stdout: 
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m hanko_tornado", description="Diagnose Hanko session tokens.")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="python -m hanko_tornado", description="Diagnose Hanko session tokens.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     check = commands.add_parser("check", help="verify one token and say why it is refused")
     check.add_argument("--api-url", required=True, help="your Hanko API URL (HANKO_API_URL)")
     check.add_argument("--audience", action="append", default=[], help="accepted aud, as HANKO_AUDIENCE")
     check.add_argument("--issuer", help="expected iss, as HANKO_ISSUER")
     check.add_argument("--leeway", type=float, default=30.0, help="clock skew allowed, in seconds")
     check.add_argument("--allow-http", action="store_true", help="as HANKO_ALLOW_HTTP=true")
-    check.add_argument("token", nargs="?", help="the token; '-' or nothing reads it from standard input")
+    check.add_argument("token", nargs="*", help="the token; '-' or nothing reads it from standard input")
     return parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors never repeat what looks like a token."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(_TOKEN_LIKE.sub("<token>", message))
 
 
 async def _verdict(settings: HankoSettings, token: str, claims: Any, out: TextIO) -> int:

@@ -185,6 +185,11 @@ class HankoAuthMixin(_Handler):
             self.hanko_session = await verifier.session_checker.check(token, user)
         return user
 
+    def _origin_matches_host(self, origin: str) -> bool:
+        # Tornado 6.6's own (cross_origin_protection, WebSocket handshakes) raises ValueError, a 500, on an
+        # Origin such as "http://[": a client's garbage is a 403.
+        return origin_matches_host(origin, self.request.headers.get("Host", ""))
+
     def _check_cookie_origin(self) -> None:
         """Refuse an unsafe request authenticated by the cookie unless it is same-origin or from an allowed origin.
 

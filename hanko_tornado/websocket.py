@@ -38,6 +38,8 @@ CLOSE_TOKEN_EXPIRED = 4001
 #: Close code for a socket whose session ended (logout, revocation).
 CLOSE_SESSION_ENDED = 4002
 _EXPIRY_MARGIN = 1.0
+_HANDSHAKE_SECONDS = 60.0
+_HANDSHAKE_POLL_SECONDS = 0.01
 
 if TYPE_CHECKING:
     from tornado.websocket import WebSocketHandler as _Handler
@@ -99,8 +101,9 @@ class HankoWebSocketMixin(HankoAuthMixin, _Handler):
     async def _watch(self) -> None:
         user, verifier = self.hanko_user, self.get_hanko_verifier()
         expires_at = user.expires_at.timestamp()
+        if not await self._handshake_done():
+            return
         while True:
-            await asyncio.sleep(min(self.hanko_watch_interval, max(0.0, expires_at - time.time())))
             if self.ws_connection is None or self.ws_connection.is_closing():
                 return
             if time.time() >= expires_at:
@@ -120,3 +123,13 @@ class HankoWebSocketMixin(HankoAuthMixin, _Handler):
                     return
                 except UnavailableError:
                     pass  # Hanko cannot say now: the socket stays open, and is asked about again
+            await asyncio.sleep(min(self.hanko_watch_interval, max(0.0, expires_at - time.time())))
+
+    async def _handshake_done(self) -> bool:
+        """Wait until the socket is open (a handler may await more after authenticating); ``False`` if refused."""
+        deadline = time.monotonic() + _HANDSHAKE_SECONDS
+        while self.ws_connection is None or self.ws_connection.stream is None:
+            if (self._finished and self.ws_connection is None) or time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(_HANDSHAKE_POLL_SECONDS)
+        return True

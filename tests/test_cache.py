@@ -16,7 +16,7 @@ from test_server import running_server
 from tornado.testing import AsyncTestCase, bind_unused_port, gen_test
 
 from hanko_tornado import ConfigurationError, HankoAuthMixin, HankoSettings, verifier_for
-from hanko_tornado.cache import CACHE_BACKOFF_SECONDS, ENTRY_FORMAT, cache_from_url, seal_entry
+from hanko_tornado.cache import CACHE_BACKOFF_SECONDS, ENTRY_FORMAT, SealedCache, cache_from_url, seal_entry
 from hanko_tornado.testing import FakeHanko, HankoTestCase, SigningKey, fetch_concurrently
 
 SECRET = "s" * 32
@@ -347,3 +347,34 @@ class FleetTest(AsyncTestCase):
         self.assertEqual(self.hanko.jwks_fetches, 1)
         _, stderr = await server.output()
         self.assertEqual(stderr.count("serving on"), 3)
+
+
+class HostileSizeAndLoadTest(RedisTestCase):
+    def test_an_oversized_entry_is_refused_unread(self) -> None:
+        self.redis.set(jwks_key(self.hanko), b"x" * (3 * 1024 * 1024))
+        with captured_logs() as lines:
+            self.assertEqual(self.status(self.hanko.mint()), 200, "the keys come from Hanko instead")
+        self.assertEqual(self.hanko.jwks_fetches, 1)
+        self.assertTrue(any("more than any entry written here" in line for line in lines), lines)
+        self.assertFalse(any("shared cache failed" in line for line in lines), "Redis itself is fine")
+
+    @gen_test(timeout=60)
+    async def test_a_burst_of_new_sessions_does_not_switch_redis_off(self) -> None:
+        self.restart(session_check="validate")
+        tokens = [self.hanko.mint() for _ in range(300)]
+        with captured_logs() as lines:
+            responses = await fetch_concurrently([(self.get_url("/user"), token) for token in tokens])
+        self.assertEqual([r.code for r in responses], [200] * 300)
+        self.assertFalse(
+            any("shared cache failed" in line for line in lines), [line for line in lines if "WARN" in line][:3]
+        )
+
+    @gen_test
+    async def test_an_answer_with_no_time_left_is_not_written(self) -> None:
+        cache = SealedCache(cache_from_url(self.redis.url), SECRET)
+        with captured_logs() as lines:
+            self.assertFalse(await cache.set("hanko_tornado:test", "session", "{}", ttl=0.0004))
+            self.assertTrue(await cache.set("hanko_tornado:test", "session", "{}", ttl=5))
+        self.assertTrue(cache.answering)
+        self.assertFalse(any("failed" in line for line in lines))
+        await cache.cache.close()

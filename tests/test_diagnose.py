@@ -53,6 +53,16 @@ class CheckCommandTest(AsyncTestCase):
         self.assert_no_token(token, output)
 
     @gen_test(timeout=60)
+    async def test_an_unquoted_bearer_header_is_read_not_echoed(self) -> None:
+        token = self.hanko.mint()
+        code, output = await self.check("--audience", "https://app.example.com", "Bearer", token)
+        self.assertEqual(code, 0, output)
+        self.assert_no_token(token, output)
+        code, output = await self.check("--bogus", token)
+        self.assertEqual(code, 2, output)
+        self.assert_no_token(token, output)
+
+    @gen_test(timeout=60)
     async def test_wrong_audience_names_the_one_in_the_token(self) -> None:
         token = self.hanko.mint()
         code, output = await self.check("--audience", "localhost", stdin=f"Bearer {token}\n")

@@ -112,3 +112,53 @@ class ClosingTest(SocketTestCase):
         other.write_message("still here")
         self.assertEqual(await other.read_message(), "still here")
         other.close()
+
+
+class SlowPrepareSocket(EchoSocket):
+    """Awaits more after authenticating, as a handler loading the user's profile does."""
+
+    hanko_watch_interval = 0.02
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        await asyncio.sleep(0.1)
+
+
+class SlowHandshakeTest(SocketTestCase):
+    def get_app(self) -> tornado.web.Application:
+        return tornado.web.Application(
+            [(r"/ws", SlowPrepareSocket)],
+            hanko=self.hanko.settings(**self.settings_overrides),
+            cors=CorsSettings(origins=[FRONTEND]),
+        )
+
+    @gen_test(timeout=20)
+    async def test_a_token_expired_within_the_leeway_is_closed_at_once(self) -> None:
+        connection = await self.connect(protocols=[SUBPROTOCOL, self.hanko.mint(lifetime=-5)])
+        messages = []
+        while (message := await asyncio.wait_for(connection.read_message(), 3)) is not None:
+            messages.append(message)
+        self.assertEqual((connection.close_code, connection.close_reason), (CLOSE_TOKEN_EXPIRED, "token expired"))
+
+
+class SlowHandshakeSessionCheckTest(SlowHandshakeTest):
+    settings_overrides = {"session_check": "validate", "session_check_ttl": 0.05}  # noqa: RUF012
+    test_a_token_expired_within_the_leeway_is_closed_at_once = None  # type: ignore[assignment]
+
+    @gen_test(timeout=20)
+    async def test_an_ended_session_is_closed_though_the_handshake_took_longer_than_the_interval(self) -> None:
+        session = "5e551011-0000-4000-8000-00000000bbbb"
+        connection = await self.connect(cookie=self.hanko.mint(session_id=session))
+        await connection.read_message()
+        self.hanko.revoke(session)
+        self.assertIsNone(await asyncio.wait_for(connection.read_message(), 5))
+        self.assertEqual(connection.close_code, CLOSE_SESSION_ENDED)
+
+
+class HostileHandshakeTest(SocketTestCase):
+    @gen_test
+    async def test_an_origin_that_is_not_a_url_is_403_not_500(self) -> None:
+        for origin in ("http://[", "https://[x]"):
+            with self.subTest(origin=origin), self.assertRaises(HTTPClientError) as refused:
+                await self.connect(origin=origin, cookie=self.hanko.mint())
+            self.assertEqual(refused.exception.code, 403)
