@@ -27,7 +27,9 @@ from hanko_tornado.errors import (
     SessionCheckUnavailableError,
     UnavailableError,
 )
+from hanko_tornado.health import LivenessHandler, ReadinessHandler
 from hanko_tornado.keys import KeyStore
+from hanko_tornado.metrics import MetricsHandler
 from hanko_tornado.mixin import HankoAuthMixin
 from hanko_tornado.session_protocol import SessionStatus
 from hanko_tornado.sessions import SessionChecker
@@ -50,7 +52,10 @@ __all__ = [
     "InvalidTokenError",
     "KeyStore",
     "KeysUnavailableError",
+    "LivenessHandler",
+    "MetricsHandler",
     "MissingTokenError",
+    "ReadinessHandler",
     "SessionCheckUnavailableError",
     "SessionChecker",
     "SessionStatus",

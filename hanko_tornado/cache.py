@@ -20,6 +20,7 @@ from aiocache import SimpleMemoryCache
 from aiocache.serializers import StringSerializer
 
 from hanko_tornado.errors import ConfigurationError
+from hanko_tornado.metrics import NO_METRICS, Recorder
 
 log = logging.getLogger("hanko_tornado")
 
@@ -102,6 +103,9 @@ class SealedCache:
     and to Hanko.  An entry with a wrong seal is refused and logged.
     """
 
+    #: Where failures are counted; the key store that makes the cache sets it.
+    metrics: Recorder = NO_METRICS
+
     def __init__(self, cache: Any, secret: str | None) -> None:
         self.cache = cache
         self.secret = secret
@@ -149,6 +153,7 @@ class SealedCache:
         return result
 
     def _failed(self, what: str, error: Exception) -> None:
+        self.metrics.shared_cache_failed(what)
         if not self._failing:
             self._failing = True
             log.warning("the shared cache failed (%s: %s); using this process's memory", what, error)
