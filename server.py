@@ -1,6 +1,9 @@
 """An example API protected by Hanko: `/` is open; `/protected` (GET, POST) and the `/ws` socket need a session;
 `/protected/recent-passkey` (GET, POST) needs a passkey login of the last ``HANKO_STEP_UP_MAX_AGE`` seconds.
 
+For operators: `/healthz` (liveness), `/readyz` (readiness: 503 until Hanko's keys are loaded) and, when
+prometheus_client is installed (unless HANKO_METRICS=false), `/metrics`.
+
 Configured from the environment and ``.env`` (the environment wins); see
 ``.env.example``.  ``--dev`` runs with an embedded stand-in for Hanko instead.
 ``python server.py --help`` lists the options.
@@ -11,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -32,6 +36,8 @@ from hanko_tornado import (
     HankoSettings,
     verifier_for,
 )
+from hanko_tornado.health import LivenessHandler, ReadinessHandler
+from hanko_tornado.metrics import INSTALL_HINT, MetricsHandler, metrics_available, registry_for
 from hanko_tornado.requirements import Requirement, max_age, passkey
 from hanko_tornado.settings import is_loopback_host
 from hanko_tornado.webhooks import HankoWebhookHandler
@@ -89,8 +95,11 @@ def make_app(
     """The example API, with any extra ``routes``; ``step_up_max_age`` seconds for /protected/recent-passkey.
 
     Tornado's cross-origin protection is on by default where it exists (6.6+; older versions ignore the
-    setting); the mixin's own check on cookie-authenticated requests works either way.
+    setting); the mixin's own check on cookie-authenticated requests works either way.  With ``hanko.metrics``
+    not set (``HANKO_METRICS`` unset), metrics are counted and served when prometheus_client is installed.
     """
+    if hanko.metrics is None and metrics_available():
+        hanko = dataclasses.replace(hanko, metrics=True)
     return tornado.web.Application(
         [
             (r"/", RootHandler),
@@ -98,6 +107,9 @@ def make_app(
             (r"/protected/recent-passkey", RecentPasskeyHandler, {"requirement": passkey & max_age(step_up_max_age)}),
             (r"/ws", EchoSocket),
             (r"/webhooks/hanko", HankoWebhookHandler),  # authenticated by the token each webhook carries
+            (r"/healthz", LivenessHandler),
+            (r"/readyz", ReadinessHandler),
+            *metrics_routes(hanko),
             *(routes or []),
         ],
         default_handler_class=NotFoundHandler,
@@ -105,6 +117,15 @@ def make_app(
         cors=cors,
         cross_origin_protection=cross_origin_protection,
     )
+
+
+def metrics_routes(hanko: HankoSettings) -> list[Any]:
+    """``/metrics`` when the settings count metrics; otherwise none, and one line at INFO says why."""
+    if hanko.metrics is None or hanko.metrics is False:
+        why = "HANKO_METRICS=false" if hanko.metrics is False else f"prometheus_client is not installed: {INSTALL_HINT}"
+        log.info("not serving /metrics (%s)", why)
+        return []
+    return [(r"/metrics", MetricsHandler, {"registry": registry_for(hanko.metrics)})]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -30,7 +30,9 @@ from hanko_tornado.errors import (
     SessionCheckUnavailableError,
     UnavailableError,
 )
+from hanko_tornado.health import LivenessHandler, ReadinessHandler
 from hanko_tornado.keys import KeyStore
+from hanko_tornado.metrics import MetricsHandler
 from hanko_tornado.mixin import HankoAuthMixin
 from hanko_tornado.projects import HankoProjects
 from hanko_tornado.requirements import Requirement, requires
@@ -58,7 +60,10 @@ __all__ = [
     "InvalidTokenError",
     "KeyStore",
     "KeysUnavailableError",
+    "LivenessHandler",
+    "MetricsHandler",
     "MissingTokenError",
+    "ReadinessHandler",
     "Requirement",
     "RequirementError",
     "SessionCheckUnavailableError",

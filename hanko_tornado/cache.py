@@ -26,6 +26,7 @@ from aiocache import SimpleMemoryCache
 from aiocache.serializers import StringSerializer
 
 from hanko_tornado.errors import ConfigurationError
+from hanko_tornado.metrics import NO_METRICS, Recorder
 
 log = logging.getLogger("hanko_tornado")
 
@@ -149,6 +150,9 @@ class SealedCache:
     An entry that does not open is refused and logged.
     """
 
+    #: Where failures are counted; the key store that makes the cache sets it.
+    metrics: Recorder = NO_METRICS
+
     def __init__(self, cache: Any, secret: str | None) -> None:
         self.cache = cache
         self.secret = secret
@@ -250,6 +254,7 @@ class SealedCache:
         is stale and taken over: no stale lock holds anyone up.
         """
         if not self.answering:
+            self.metrics.shared_cache_failed("lock")
             return None
         lock = json.dumps({"until": time.time() + seconds})
         try:
@@ -279,6 +284,7 @@ class SealedCache:
 
     async def _call(self, what: str, operation: Callable[[], Awaitable[Any]]) -> Any:
         if not self.answering:
+            self.metrics.shared_cache_failed(what)  # skipped while backing off: this process's memory serves
             return None
         try:
             result = await operation()
@@ -287,6 +293,7 @@ class SealedCache:
             raise
         except Exception as error:  # noqa: BLE001 - a cache failure must not fail a request
             if any(words in str(error) for words in _POOL_EXHAUSTED):
+                self.metrics.shared_cache_failed(what)
                 log.debug("no free connection to the shared cache for this %s: answered from memory", what)
                 return None
             self._failed(what, error)
@@ -296,6 +303,7 @@ class SealedCache:
 
     def _failed(self, what: str, error: Exception) -> None:
         self._skip_until = time.monotonic() + CACHE_BACKOFF_SECONDS
+        self.metrics.shared_cache_failed(what)
         if not self._failing:
             self._failing = True
             log.warning(

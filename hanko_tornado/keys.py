@@ -23,6 +23,7 @@ import logging
 import math
 import re
 import time
+from typing import NamedTuple
 
 from aiocache import SimpleMemoryCache
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
@@ -31,9 +32,10 @@ from tornado.simple_httpclient import SimpleAsyncHTTPClient
 from hanko_tornado.cache import SealedCache, describe_failure
 from hanko_tornado.errors import KeysUnavailableError
 from hanko_tornado.jwks import KeySet, VerificationKey, jwks_version, parse_jwks
+from hanko_tornado.metrics import recorder_for
 from hanko_tornado.settings import HankoSettings
 
-__all__ = ["KeySet", "KeyStore", "VerificationKey", "parse_jwks"]
+__all__ = ["KeySet", "KeySetStatus", "KeyStore", "VerificationKey", "parse_jwks"]
 
 log = logging.getLogger("hanko_tornado")
 
@@ -62,6 +64,7 @@ class KeyStore:
         self._last_attempt = -math.inf
         self._failing = False
         self._closed = False
+        self.metrics = recorder_for(settings)
 
     def holds(self, key: VerificationKey) -> bool:
         """Whether ``key``, this very object, is still in the key set held in memory, without waiting.
@@ -252,8 +255,10 @@ class KeyStore:
             body, ttl = await self._fetch()
             key_set = parse_jwks(body, fetched_at=started, ttl=ttl)
         except Exception as error:  # noqa: BLE001 - every failure keeps the last good set
+            self.metrics.jwks_fetched(succeeded=False, started=self._last_attempt)
             self._fetch_failed(error)
             return
+        self.metrics.jwks_fetched(succeeded=True, started=self._last_attempt)
         if self._failing:
             log.info("Hanko key endpoint %s answers again", self.settings.jwks_url)
             self._failing = False
@@ -304,6 +309,7 @@ class KeyStore:
         """The cache for the raw key set (and session answers): the settings' one, or this process's memory."""
         if self._cache is None:
             self._cache = SealedCache(self.settings.cache or SimpleMemoryCache(), self.settings.cache_secret)
+            self._cache.metrics = self.metrics
         return self._cache
 
     async def _read_cache(self) -> KeySet | None:
@@ -340,3 +346,31 @@ class KeyStore:
     async def _write_cache(self, body: str, key_set: KeySet) -> None:
         entry = json.dumps({"jwks": body, "fetched_at": key_set.fetched_at, "ttl": key_set.ttl})
         await self.get_cache().set(self._cache_key, "jwks", entry, ttl=math.ceil(key_set.ttl))
+
+    def status(self) -> KeySetStatus:
+        """The key set held in memory, for health checks and metrics: never fetches, never waits, any thread."""
+        key_set, now = self._key_set, time.time()
+        if key_set is None:
+            return KeySetStatus(usable=False, keys=0, age=None, ttl=None, stale=False, failing=self._failing)
+        usable = now < key_set.fresh_until + self.settings.stale_grace
+        stale = now >= key_set.fresh_until
+        age = max(0.0, now - key_set.fetched_at)
+        return KeySetStatus(usable, len(key_set.keys), age, key_set.ttl, stale, self._failing)
+
+
+class KeySetStatus(NamedTuple):
+    """What :meth:`KeyStore.status` reports (seconds)."""
+
+    #: A key set serves requests: within its TTL, or past it within ``stale_grace``.
+    usable: bool
+    #: Keys in the held set (0 when none is held).
+    keys: int
+    #: Seconds since the held set was fetched, ``None`` when none is held.
+    age: float | None
+    #: The held set's TTL (its ``max-age``, bounded), ``None`` when none is held.
+    ttl: float | None
+    #: The held set is past its TTL: served in the stale grace until a refresh succeeds (the next request
+    #: starts one).
+    stale: bool
+    #: The last fetch from Hanko's key endpoint failed.
+    failing: bool

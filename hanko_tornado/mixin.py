@@ -164,11 +164,15 @@ class HankoAuthMixin(_Handler):
                 self.current_user = user
                 self._check_hanko_requirements(verifier, user)
             except HankoError as error:
+                verifier.metrics.refused(error)
                 self._refuse(error)
                 return
             if isinstance(self.current_user, HankoUser):
+                verifier.metrics.accepted()
                 # One user's answer must not be served to another by a shared cache; a handler may say otherwise.
                 self.set_header("Cache-Control", "private")
+            else:
+                verifier.metrics.let_in_anonymously()
         result: Any = super().prepare()
         if result is not None:
             await result

@@ -23,7 +23,10 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from hanko_tornado.settings import HankoSettings
 
-__all__ = ["SessionStatus", "ask_hanko", "parse_rfc3339"]
+__all__ = ["SESSION_ENDED", "SessionStatus", "ask_hanko", "parse_rfc3339"]
+
+#: The reason of Hanko's ``is_valid: false``: the user logged out, or the session was deleted.
+SESSION_ENDED = "session ended"
 
 _VERDICTS = frozenset({400, 401, 403, 404})
 _RFC3339 = re.compile(
@@ -130,7 +133,7 @@ async def ask_hanko(
     if not isinstance(valid, bool):
         raise ValueError("answer has no boolean is_valid")
     if not valid:
-        return SessionStatus(session_id, False, "session ended", good_until)
+        return SessionStatus(session_id, False, SESSION_ENDED, good_until)
     expires_at = _optional_time(answer, "expiration_time")
     idle_expires_at = _optional_time(answer, "idle_expires_at")
     for moment in (expires_at, idle_expires_at):

@@ -25,7 +25,8 @@ from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
 from hanko_tornado.errors import InvalidTokenError, SessionCheckUnavailableError
 from hanko_tornado.keys import KeyStore
-from hanko_tornado.session_protocol import SessionStatus, ask_hanko
+from hanko_tornado.metrics import recorder_for
+from hanko_tornado.session_protocol import SESSION_ENDED, SessionStatus, ask_hanko
 from hanko_tornado.settings import HankoSettings
 from hanko_tornado.user import HankoUser
 
@@ -56,6 +57,7 @@ class SessionChecker:
         self._failing = False
         self._congested = False
         self._last_failure = -math.inf
+        self.metrics = recorder_for(settings)
 
     async def check(self, token: str, user: HankoUser) -> SessionStatus | None:
         """What Hanko says of ``user``'s live session; ``None`` when it could not say and the check fails open.
@@ -78,6 +80,11 @@ class SessionChecker:
             raise InvalidTokenError(status.reason)
         return status
 
+    @property
+    def failing(self) -> bool:
+        """Whether Hanko's session validation failed last time it was asked (5xx, timeout, unreadable)."""
+        return self._failing
+
     async def close(self) -> None:
         """Close the HTTP client; call on shutdown."""
         if self._http_client is not None:
@@ -97,8 +104,11 @@ class SessionChecker:
     async def _ask(self, session: str, token: str, user: HankoUser) -> SessionStatus | None:
         cache_key = f"hanko_tornado:session:{self.settings.api_url}:{session}"
         status = await self._read_cache(cache_key, session)
-        if status is None:
+        if status is not None:
+            self.metrics.session_checked("shared")
+        else:
             if time.monotonic() - self._last_failure < self.settings.refetch_interval:
+                self.metrics.session_checked("backing_off")
                 return self._unavailable()  # Hanko failed a moment ago: do not pile more calls on it
             if self._slots is None:
                 self._slots = asyncio.Semaphore(self.settings.session_check_concurrency)
@@ -106,6 +116,7 @@ class SessionChecker:
                 # Waiting for a free connection here is this process's congestion, not Hanko failing.
                 await asyncio.wait_for(self._slots.acquire(), self.settings.session_check_timeout)
             except asyncio.TimeoutError:
+                self.metrics.session_checked("congested")
                 if not self._congested:
                     self._congested = True
                     log.warning(
@@ -119,10 +130,14 @@ class SessionChecker:
             try:
                 status = await ask_hanko(self.get_http_client(), self.settings, session, token, user.expires_at)
             except Exception as error:  # noqa: BLE001 - any failure to get an answer is handled alike
+                self.metrics.session_checked("failed")
                 self._hanko_failed(error)
                 return self._unavailable()
             finally:
                 self._slots.release()
+            self.metrics.session_checked(
+                "live" if status.valid else "ended" if status.reason == SESSION_ENDED else "refused"
+            )
             if self._failing:
                 self._failing = False
                 log.info("Hanko session validation answers again")

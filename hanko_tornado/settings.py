@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from hanko_tornado.cache import MIN_SECRET_LENGTH, cache_from_url, is_shared
 from hanko_tornado.errors import ConfigurationError
+from hanko_tornado.metrics import registry_for
 
 log = logging.getLogger("hanko_tornado")
 
@@ -97,6 +98,10 @@ class HankoSettings:
         how long a user deleted by webhook stays refused, and the most a webhook's end is kept.
     :param allow_http: allow an ``http://`` API URL beyond loopback (a Hanko on a
         private network, as Hanko's docker-compose sets up); warns at start-up.
+    :param metrics: count into Prometheus (see :mod:`hanko_tornado.metrics`): ``True`` for
+        prometheus_client's default registry, or a ``CollectorRegistry``; ``None`` (not
+        asked, the default) and ``False`` count nothing.  Needs
+        ``pip install 'hanko-tornado[metrics]'``.
     """
 
     api_url: str
@@ -121,6 +126,7 @@ class HankoSettings:
     session_check_concurrency: int = 100
     max_session_lifetime: float = 31 * 24 * 3600.0
     allow_http: bool = False
+    metrics: Any = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "api_url", _normalize_api_url(self.api_url, self.allow_http is True))
@@ -148,6 +154,8 @@ class HankoSettings:
             )
         if self.jwks_min_ttl > self.jwks_max_ttl:
             raise ConfigurationError("jwks_min_ttl", "must not exceed jwks_max_ttl")
+        if self.metrics is not None and self.metrics is not False:
+            registry_for(self.metrics)  # prometheus_client is imported only here, when metrics are asked for
 
     @property
     def jwks_url(self) -> str:
@@ -224,4 +232,5 @@ ENVIRONMENT_VARIABLES: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "HANKO_SESSION_CHECK_CONCURRENCY": ("session_check_concurrency", int, "a whole number"),
     "HANKO_ALLOW_HTTP": ("allow_http", _boolean, "true or false"),
     "HANKO_MAX_SESSION_LIFETIME_SECONDS": ("max_session_lifetime", float, "a number of seconds"),
+    "HANKO_METRICS": ("metrics", _boolean, "true or false"),
 }

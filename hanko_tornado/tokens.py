@@ -24,6 +24,7 @@ import tornado.web
 
 from hanko_tornado.errors import InvalidTokenError
 from hanko_tornado.keys import KeyStore, VerificationKey
+from hanko_tornado.metrics import recorder_for
 from hanko_tornado.revocations import Revocations
 from hanko_tornado.sessions import SessionChecker
 from hanko_tornado.settings import HankoSettings
@@ -72,6 +73,9 @@ class TokenVerifier:
         self._hits = self._misses = 0
         # Headers seen before, already checked: every token a key signs shares one (bounded, cleared when full).
         self._headers: dict[bytes, tuple[str, str | None]] = {}
+        #: Where the mixin counts authentications; it reads this verifier's cache counters at scrape time.
+        self.metrics = recorder_for(settings)
+        self.metrics.watch(self)
 
     async def verify_token(self, token: str) -> HankoUser:
         """The user that ``token`` speaks for.

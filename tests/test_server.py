@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from prometheus_client.parser import text_string_to_metric_families
 from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 from tornado.testing import AsyncTestCase, bind_unused_port, gen_test
 
@@ -240,3 +241,79 @@ class ServerTest(AsyncTestCase):
             jwks = json.loads((await server.fetch("/_dev/hanko/.well-known/jwks.json")).body)
             self.assertEqual(jwks["keys"][0]["alg"], "RS256")
             self.assertGreaterEqual(len(jwks["keys"][0]["n"]), 680, "4096-bit keys, as Hanko makes them")
+
+
+class OperationsTest(AsyncTestCase):
+    """/healthz, /readyz and /metrics as an operator's probes and Prometheus see them."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.hanko = FakeHanko(key_size=2048)
+        self.hanko.start()
+
+    def tearDown(self) -> None:
+        self.io_loop.run_sync(self.hanko.stop)
+        super().tearDown()
+
+    @gen_test(timeout=60)
+    async def test_probes_and_metrics(self) -> None:
+        env = {"HANKO_API_URL": self.hanko.api_url, "HANKO_AUDIENCE": "localhost"}
+        async with running_server(env) as server:
+            live = await server.fetch("/healthz")
+            self.assertEqual((live.code, json.loads(live.body)), (200, {"status": "ok"}))
+            ready = await server.fetch("/readyz")
+            self.assertEqual(ready.code, 200, ready.body)
+            self.assertEqual(json.loads(ready.body)["keys"]["count"], 1)
+            token = self.hanko.mint()
+            for headers in [{"Authorization": f"Bearer {token}"}] * 2 + [
+                {"Cookie": f"hanko={self.hanko.mint(lifetime=-99)}"}
+            ]:
+                await server.fetch("/protected", headers=headers)
+            response = await server.fetch("/metrics")
+            self.assertEqual(response.code, 200)
+            self.assertTrue(response.headers["Content-Type"].startswith("text/plain; version=0.0.4"))
+            text = response.body.decode()
+        samples = {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+        accepted = ("hanko_authentications_total", (("reason", "valid"), ("result", "accepted")))
+        expired = ("hanko_authentications_total", (("reason", "expired"), ("result", "refused")))
+        self.assertEqual((samples[accepted], samples[expired]), (2, 1))
+        self.assertEqual(samples[("hanko_jwks_fetches_total", (("result", "success"),))], 1)
+        self.assertEqual(samples[("hanko_token_cache_lookups_total", (("result", "hit"),))], 1)
+        self.assertEqual(samples[("hanko_jwks_stale", ())], 0)
+        self.assertIn(("process_cpu_seconds_total", ()), samples, "the default registry's own collectors")
+        self.assertNotIn(token.split(".")[2], text)
+
+    @gen_test(timeout=60)
+    async def test_unready_while_the_keys_cannot_be_had(self) -> None:
+        async with running_server({"HANKO_API_URL": f"http://127.0.0.1:{free_port()}"}) as server:
+            response = await server.fetch("/readyz")
+            self.assertEqual(response.code, 503)
+            report = json.loads(response.body)
+            self.assertEqual(report["problems"], ["no usable key set: Hanko's key endpoint fails"])
+            self.assertEqual((await server.fetch("/healthz")).code, 200)
+
+    @gen_test(timeout=60)
+    async def test_metrics_turned_off_or_not_installed(self) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            pathlib.Path(folder, "sitecustomize.py").write_text("import sys\nsys.modules['prometheus_client'] = None\n")
+            missing = {"PYTHONPATH": folder}
+            env = {"HANKO_API_URL": self.hanko.api_url}
+            for extra, why in [
+                ({"HANKO_METRICS": "false"}, "HANKO_METRICS=false"),
+                (missing, "prometheus_client is not installed: pip install 'hanko-tornado[metrics]'"),
+            ]:
+                async with running_server({**env, **extra}) as server:
+                    self.assertEqual((await server.fetch("/metrics")).code, 404)
+                    self.assertEqual((await server.fetch("/readyz")).code, 200)
+                _, stderr = await server.output()
+                self.assertIn(f"not serving /metrics ({why})", stderr)
+            async with running_server({**env, **missing, "HANKO_METRICS": "true"}, wait=False) as server:
+                _, stderr = await server.output()
+            self.assertEqual(
+                (server.process.returncode, stderr.strip()),
+                (2, "server.py: HANKO_METRICS: needs prometheus_client: pip install 'hanko-tornado[metrics]'"),
+            )

@@ -1,0 +1,121 @@
+"""Health checks for load balancers and orchestrators: liveness (``/healthz``) and readiness (``/readyz``).
+
+Liveness says the process answers: restart it when that fails.  Readiness says
+whether it can authenticate requests now: it holds a usable key set (fresh, or
+stale within ``stale_grace``) and, where a shared cache is configured, the
+cache answers.  Both answer JSON and never carry token data::
+
+    app = tornado.web.Application(
+        [(r"/healthz", LivenessHandler), (r"/readyz", ReadinessHandler), ...],
+        hanko=HankoSettings(...),
+    )
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import tornado.web
+
+from hanko_tornado.cache import is_shared
+from hanko_tornado.errors import KeysUnavailableError
+from hanko_tornado.keys import KeyStore
+from hanko_tornado.tokens import TokenVerifier, verifier_for
+
+__all__ = ["LivenessHandler", "ReadinessHandler", "readiness"]
+
+_PING_KEY = "hanko_tornado:ready"
+
+
+async def readiness(verifier: TokenVerifier, *, require_shared_cache: bool = True, wait: float = 0.5) -> dict[str, Any]:
+    """Whether ``verifier`` can authenticate requests now, and the state behind the answer, as JSON.
+
+    Without a usable key set it starts a fetch, as a request would (at most one per
+    ``refetch_interval``), and waits up to ``wait`` seconds for it: a process that found Hanko
+    down at start-up, and so gets no traffic, still becomes ready.  A key set past its TTL starts
+    a refresh in the background.  A shared cache is pinged, for at most ``wait`` seconds.
+
+    :param require_shared_cache: whether a shared cache that does not answer makes the process unready.
+    """
+    settings = verifier.settings
+    _, shared_cache = await asyncio.gather(
+        _look_for_keys(verifier.key_store, wait), _shared_cache_state(settings.cache, wait)
+    )
+    keys = verifier.key_store.status()
+    problems = []
+    if not keys.usable:
+        problems.append("no usable key set: Hanko's key endpoint fails" if keys.failing else "no usable key set yet")
+    if require_shared_cache and shared_cache == "failing":
+        problems.append("the shared cache does not answer")
+    return {
+        "status": "unready" if problems else "ready",
+        "problems": problems,
+        "keys": {
+            "usable": keys.usable,
+            "count": keys.keys,
+            "age_seconds": None if keys.age is None else round(keys.age, 1),
+            "ttl_seconds": keys.ttl,
+            "stale": keys.stale,
+            "fetch_failing": keys.failing,
+        },
+        "shared_cache": shared_cache,
+        "session_check": {
+            "mode": settings.session_check,
+            "on_failure": settings.session_check_failure,
+            "failing": verifier.session_checker.failing,
+        },
+    }
+
+
+class LivenessHandler(tornado.web.RequestHandler):
+    """``200 {"status": "ok"}`` while the process answers; nothing else, so a Hanko outage restarts nothing."""
+
+    def get(self) -> None:
+        self.set_header("Cache-Control", "no-store")
+        self.finish({"status": "ok"})
+
+
+class ReadinessHandler(tornado.web.RequestHandler):
+    """200 when the application's verifier can authenticate requests, else 503; the body is :func:`readiness`'s.
+
+    :param require_shared_cache: a shared cache that does not answer makes the process unready (the default).
+        Requests are still served without it, from each process's memory, so with every process
+        sharing one Redis, turn it off to keep a Redis outage from taking them all out of rotation.
+    :param wait: seconds the check may wait for a key fetch and for the shared cache.
+    """
+
+    def initialize(self, require_shared_cache: bool = True, wait: float = 0.5) -> None:
+        self.require_shared_cache = require_shared_cache
+        self.wait = wait
+
+    def get_hanko_verifier(self) -> TokenVerifier:
+        """The verifier for this application; override to supply another."""
+        return verifier_for(self.application)
+
+    async def get(self) -> None:
+        report = await readiness(
+            self.get_hanko_verifier(), require_shared_cache=self.require_shared_cache, wait=self.wait
+        )
+        self.set_status(200 if report["status"] == "ready" else 503)
+        self.set_header("Cache-Control", "no-store")
+        self.finish(report)
+
+
+async def _look_for_keys(key_store: KeyStore, wait: float) -> None:
+    # The lookup a request makes: it fetches a missing key set and refreshes a stale one, within the same bounds.
+    try:
+        await asyncio.wait_for(key_store.get_key(None, "RS256"), wait)
+    except (KeysUnavailableError, asyncio.TimeoutError):
+        pass  # the status read next says what is missing
+
+
+async def _shared_cache_state(cache: Any, wait: float) -> str:
+    """``"answers"``, ``"failing"``, or ``"not_configured"`` (each process keeps its own)."""
+    if not is_shared(cache):
+        return "not_configured"
+    try:
+        await asyncio.wait_for(cache.exists(_PING_KEY), wait)
+    except Exception:  # noqa: BLE001 - down, slow, refused: the cache does not answer
+        return "failing"
+    return "answers"
