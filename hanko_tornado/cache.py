@@ -9,6 +9,7 @@ can write to Redis still cannot slip a signing key in.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -28,6 +29,7 @@ __all__ = [
     "MIN_SECRET_LENGTH",
     "SealedCache",
     "cache_from_url",
+    "close_cache",
     "is_shared",
     "open_entry",
     "seal_entry",
@@ -157,3 +159,25 @@ class SealedCache:
         if self._failing:
             self._failing = False
             log.info("the shared cache answers again")
+
+
+async def close_cache(cache: Any) -> None:
+    """Release ``cache``'s connections; call once on shutdown, when nothing uses it any more.
+
+    A Redis cache from aiocache 0.12 owns its redis-py client, and its own
+    ``close()`` calls the client's ``close()``, which redis-py 5.0.1
+    deprecated for ``aclose()``: that client is closed here with ``aclose()``
+    instead.  Any other cache closes itself.  Bounded to ``CACHE_OPERATION_TIMEOUT``, like every
+    cache operation.
+    """
+    client: Any = getattr(cache, "client", None)
+    closing = client.aclose() if _is_redis_client(client) else cache.close()
+    await asyncio.wait_for(closing, CACHE_OPERATION_TIMEOUT)
+
+
+def _is_redis_client(client: object) -> bool:
+    try:
+        from redis.asyncio import Redis
+    except ImportError:  # no Redis support installed, so no Redis cache
+        return False
+    return isinstance(client, Redis)

@@ -98,6 +98,7 @@ class ClosingTest(SocketTestCase):
             pass
         self.assertEqual((connection.close_code, connection.close_reason), (CLOSE_TOKEN_EXPIRED, "token expired"))
         self.assertLess(time.monotonic() - started, 3)
+        connection.close()  # closed by the server, but a client connection warns unless closed here too
 
     @gen_test(timeout=20)
     async def test_closed_when_the_session_ends(self) -> None:
@@ -112,3 +113,4 @@ class ClosingTest(SocketTestCase):
         other.write_message("still here")
         self.assertEqual(await other.read_message(), "still here")
         other.close()
+        connection.close()
