@@ -2,14 +2,16 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+LOWEST := .venv-lowest
+SYSTEM_PACKAGES := redis-server chromium node=nodejs npm
 
-.PHONY: serve test lint bench
+.PHONY: serve test lint bench gate test-lowest test-package
 
 serve: $(VENV)/.installed
 	$(PY) server.py --dev
 
 test: $(VENV)/.installed
-	scripts/system-packages redis-server chromium node=nodejs npm
+	scripts/system-packages $(SYSTEM_PACKAGES)
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed
@@ -21,8 +23,29 @@ bench: $(VENV)/.installed
 	scripts/system-packages wrk valgrind
 	$(PY) bench/run.py
 
+# The performance gate: instructions per request under callgrind, against the margins in bench/gate.py.
+gate: $(VENV)/.installed
+	scripts/system-packages valgrind
+	$(PY) bench/gate.py
+
+# The suite against the lowest versions setup.cfg allows (.ci/lowest.txt), in a second environment.
+test-lowest: $(LOWEST)/.installed
+	scripts/system-packages $(SYSTEM_PACKAGES)
+	$(LOWEST)/bin/python -m pytest
+
+# The sdist and the wheel built and checked, and the suite run against the installed wheel.
+test-package:
+	scripts/system-packages $(SYSTEM_PACKAGES)
+	PYTHON=$(PYTHON) .ci/package
+
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,server,redis]'
+	touch $@
+
+$(LOWEST)/.installed: setup.cfg pyproject.toml .ci/lowest.txt
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install --quiet --upgrade pip
+	$(LOWEST)/bin/python -m pip install --quiet -e '.[test,server,redis]' -c .ci/lowest.txt
 	touch $@

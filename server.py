@@ -4,9 +4,11 @@
 For operators: `/healthz` (liveness), `/readyz` (readiness: 503 until Hanko's keys are loaded) and, when
 prometheus_client is installed (unless HANKO_METRICS=false), `/metrics`.
 
-Configured from the environment and ``.env`` (the environment wins); see
-``.env.example``.  ``--dev`` runs with an embedded stand-in for Hanko instead.
-``python server.py --help`` lists the options.
+Configured from the environment and ``.env`` (the environment wins; ``.env``
+needs python-dotenv, the ``server`` extra); see ``.env.example``.  ``--dev``
+runs with an embedded stand-in for Hanko instead.  ``python server.py --help``
+lists the options.  SIGTERM or SIGINT stops it gracefully: no new connections,
+requests in flight get ``SHUTDOWN_GRACE_SECONDS`` to finish.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import tornado.httpserver
+import tornado.httputil
 import tornado.netutil
+import tornado.process
 import tornado.web
 import tornado.websocket
-from dotenv import load_dotenv
 
 from hanko_tornado import (
     ConfigurationError,
@@ -36,6 +40,7 @@ from hanko_tornado import (
     HankoSettings,
     verifier_for,
 )
+from hanko_tornado.cache import close_cache
 from hanko_tornado.health import LivenessHandler, ReadinessHandler
 from hanko_tornado.metrics import INSTALL_HINT, MetricsHandler, metrics_available, registry_for
 from hanko_tornado.requirements import Requirement, max_age, passkey
@@ -46,6 +51,8 @@ from hanko_tornado.websocket import HankoWebSocketMixin
 log = logging.getLogger("server")
 
 DEV_PREFIX = "/_dev/hanko"
+#: Worker deaths that ``--processes`` restarts before the server gives up (stops the rest and exits 1).
+MAX_RESTARTS = 100
 
 
 class NotFoundHandler(CorsHandler):
@@ -206,32 +213,160 @@ def print_dev_banner(args: argparse.Namespace, token: str) -> None:
     )
 
 
-def fork_workers(count: int) -> bool:
-    """Fork ``count`` workers; ``True`` in each worker, ``False`` in the parent once they all ended.
+def load_env_file() -> None:
+    """Read this folder's ``.env`` into the environment (the environment wins) when python-dotenv is installed."""
+    try:
+        from dotenv import load_dotenv
+    except ImportError:  # a plain `pip install hanko-tornado`: the environment alone
+        if os.path.exists(".env"):
+            print(
+                "server.py: .env not read (python-dotenv is not installed: pip install 'hanko-tornado[server]'); "
+                "using the environment alone",
+                file=sys.stderr,
+            )
+        return
+    load_dotenv(".env", override=False)  # this folder's only: a .env in a parent folder is someone else's
 
-    The parent passes SIGINT and SIGTERM on to the workers, so stopping it stops them.
+
+def grace_from_env() -> float:
+    """Seconds requests in flight get to finish once the server is told to stop (default 10)."""
+    raw = os.environ.get("SHUTDOWN_GRACE_SECONDS", "10").strip()
+    try:
+        grace = float(raw)
+    except ValueError:
+        grace = -1.0
+    if not 0 <= grace <= 3600:
+        raise ConfigurationError("SHUTDOWN_GRACE_SECONDS", f"must be a number of seconds from 0 to 3600, got {raw!r}")
+    return grace
+
+
+def fork_workers(count: int) -> int | None:
+    """Fork ``count`` workers (0: one per core) with Tornado's ``fork_processes``.
+
+    A worker that dies (a signal, a non-zero exit) is restarted and the
+    restart logged, up to ``MAX_RESTARTS`` times; one that exits 0 is not.
+
+    Returns, in each worker, a file descriptor that becomes readable when the
+    worker is to stop (``None`` when that is already so); in the parent,
+    ``None`` once every worker has ended.  The parent holds the pipe's other
+    end and closes it on SIGINT or SIGTERM, and the kernel closes it when the
+    parent dies, even by SIGKILL: so stopping the parent stops every worker,
+    one forked a moment before included (``fork_processes`` keeps its
+    children's pids to itself, so a forwarded signal could miss it).
+
+    :raises SystemExit: (status 1) in the parent, once workers died more than
+        ``MAX_RESTARTS`` times and the others have stopped.
     """
-    workers = []
-    for _ in range(count):
-        pid = os.fork()
-        if pid == 0:
-            return True
-        workers.append(pid)
+    lifeline, parent_end = os.pipe()
+    stopping = False
 
-    def forward(signum: int, frame: Any) -> None:
-        for pid in workers:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signum)
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            os.close(parent_end)
 
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, forward)
-    for pid in workers:
-        os.waitpid(pid, 0)
-    return False
+        signal.signal(signum, stop)
+    try:
+        tornado.process.fork_processes(count, max_restarts=MAX_RESTARTS)
+    except SystemExit:  # the parent, once every worker has exited normally
+        return None
+    except RuntimeError as error:  # the parent: too many restarts
+        log.error("%s: stopping the other workers", error)
+        stop(signal.SIGTERM, None)
+        with contextlib.suppress(ChildProcessError):
+            while True:
+                os.wait()
+        raise SystemExit(1) from None
+    # A worker: its handlers come with serve()'s event loop.  A signal that came before ran stop() here.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if stopping:
+        return None
+    os.close(parent_end)  # the worker's copy would keep the pipe open after the parent's end closes
+    return lifeline
 
 
-async def serve(app: tornado.web.Application, sockets: list[socket.socket], where: str) -> None:
-    server = tornado.httpserver.HTTPServer(app)
+class GracefulHTTPServer(tornado.httpserver.HTTPServer):
+    """An ``HTTPServer`` that, after ``stop()``, can wait for the requests it is answering.
+
+    A connection is answering from the moment a request's headers arrive until
+    its answer is sent; a keep-alive connection waiting for its next request
+    is not.
+    """
+
+    def initialize(self, *args: Any, **kwargs: Any) -> None:
+        super().initialize(*args, **kwargs)
+        self._answering: set[object] = set()
+        self._all_answered = asyncio.Event()
+        self._all_answered.set()
+
+    @property
+    def requests_in_flight(self) -> int:
+        """Requests whose headers arrived and whose answer is not sent yet."""
+        return len(self._answering)
+
+    async def wait_for_requests(self, timeout: float) -> int:
+        """Wait up to ``timeout`` seconds until no request is in flight; the number still in flight."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._all_answered.wait(), timeout)
+        return self.requests_in_flight
+
+    def start_request(
+        self, server_conn: object, request_conn: tornado.httputil.HTTPConnection
+    ) -> tornado.httputil.HTTPMessageDelegate:
+        self._answered(server_conn)  # Tornado starts a connection's next request once the last one is answered
+        return _OnHeaders(super().start_request(server_conn, request_conn), lambda: self._answering_on(server_conn))
+
+    def on_close(self, server_conn: object) -> None:
+        self._answered(server_conn)
+        super().on_close(server_conn)
+
+    def _answering_on(self, server_conn: object) -> None:
+        self._answering.add(server_conn)
+        self._all_answered.clear()
+
+    def _answered(self, server_conn: object) -> None:
+        self._answering.discard(server_conn)
+        if not self._answering:
+            self._all_answered.set()
+
+
+class _OnHeaders(tornado.httputil.HTTPMessageDelegate):
+    """Passes a request on to ``delegate``, calling ``callback`` when its headers arrive."""
+
+    def __init__(self, delegate: tornado.httputil.HTTPMessageDelegate, callback: Callable[[], None]) -> None:
+        self.delegate = delegate
+        self.callback = callback
+
+    def headers_received(
+        self,
+        start_line: tornado.httputil.RequestStartLine | tornado.httputil.ResponseStartLine,
+        headers: tornado.httputil.HTTPHeaders,
+    ) -> Awaitable[None] | None:
+        self.callback()
+        return self.delegate.headers_received(start_line, headers)
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        return self.delegate.data_received(chunk)
+
+    def finish(self) -> None:
+        self.delegate.finish()
+
+    def on_connection_close(self) -> None:
+        self.delegate.on_connection_close()
+
+
+async def serve(
+    app: tornado.web.Application, sockets: list[socket.socket], where: str, grace: float, lifeline: int | None = None
+) -> None:
+    """Serve ``app`` until SIGINT, SIGTERM or ``lifeline`` becomes readable, then stop gracefully.
+
+    Stopping: no new connections; requests in flight get ``grace`` seconds to
+    finish; then every connection is closed, and the verifier and the cache.
+    """
+    server = GracefulHTTPServer(app)
     server.add_sockets(sockets)
     verifier = verifier_for(app)
     log.info("serving on %s (keys from %s)", where, verifier.settings.jwks_url)
@@ -239,18 +374,33 @@ async def serve(app: tornado.web.Application, sockets: list[socket.socket], wher
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    if lifeline is not None:
+
+        def parent_stopped() -> None:  # the pipe's end of file: the parent stopped or died
+            loop.remove_reader(lifeline)
+            stop.set()
+
+        loop.add_reader(lifeline, parent_stopped)
     await verifier.key_store.refresh()
     await stop.wait()
-    log.info("shutting down")
     server.stop()
+    log.info(
+        "shutting down: no new connections; %d request(s) in flight get up to %g s to finish",
+        server.requests_in_flight,
+        grace,
+    )
+    unfinished = await server.wait_for_requests(grace)
+    if unfinished:
+        log.warning("%d request(s) still in flight after %g s: closing their connections", unfinished, grace)
     await server.close_all_connections()
     await verifier.close()
     if verifier.settings.cache is not None:
-        await verifier.settings.cache.close()
+        await close_cache(verifier.settings.cache)
+    log.info("stopped")
 
 
 def main(argv: list[str] | None = None) -> int:
-    load_dotenv(".env", override=False)  # this folder's only: a .env in a parent folder is someone else's
+    load_env_file()
     level = os.environ.get("LOG_LEVEL", "INFO").upper()
     args = parse_args(argv)
     try:
@@ -262,7 +412,8 @@ def main(argv: list[str] | None = None) -> int:
             args.port = port_number("--port", args.port)
         if args.processes < 0:
             raise ConfigurationError("--processes", f"must be 0 (one per core) or more, got {args.processes}")
-        cors, protection, step_up_max_age = cors_from_env(), protection_from_env(), step_up_max_age_from_env()
+        cors, protection, grace = cors_from_env(), protection_from_env(), grace_from_env()
+        step_up_max_age = step_up_max_age_from_env()
         if args.dev:
             hanko, routes, token = dev_setup(args)
         else:
@@ -276,12 +427,17 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         print(f"server.py: cannot listen on {args.host}:{args.port}: {error.strerror}", file=sys.stderr)
         return 2
-    if args.processes != 1 and not fork_workers(args.processes or os.cpu_count() or 1):
-        return 0
+    lifeline = None
+    if args.processes != 1:
+        lifeline = fork_workers(args.processes)
+        if lifeline is None:  # the parent once every worker has ended, or a worker stopped before it began
+            for sock in sockets:
+                sock.close()
+            return 0
     if args.dev:
         print_dev_banner(args, token)
     app = make_app(hanko, cors, routes, cross_origin_protection=protection, step_up_max_age=step_up_max_age)
-    asyncio.run(serve(app, sockets, f"http://{args.host}:{args.port}"))
+    asyncio.run(serve(app, sockets, f"http://{args.host}:{args.port}", grace, lifeline))
     return 0
 
 

@@ -18,7 +18,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -37,6 +37,7 @@ __all__ = [
     "MIN_SECRET_LENGTH",
     "SealedCache",
     "cache_from_url",
+    "close_cache",
     "describe_failure",
     "is_shared",
     "open_entry",
@@ -216,7 +217,9 @@ class SealedCache:
 
         return await self._call("publish", publishing) is not None
 
-    async def subscribe(self, channel: str, kind: str) -> AsyncIterator[str | None]:
+    async def subscribe(
+        self, channel: str, kind: str, stopped: Callable[[], bool] = lambda: False
+    ) -> AsyncGenerator[str | None, None]:
         """The texts published on ``channel`` sealed for ``kind``, in order; ``None`` once subscribed.
 
         Messages that do not open are refused and logged.  Raises when Redis fails: the caller resubscribes.
@@ -225,7 +228,7 @@ class SealedCache:
         try:
             await asyncio.wait_for(pubsub.subscribe(channel), CACHE_OPERATION_TIMEOUT)
             yield None
-            while True:
+            while not stopped():  # checked too: redis-py can swallow a cancellation while it reads
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                 if message is None or message.get("type") != "message":
                     continue
@@ -317,3 +320,25 @@ class SealedCache:
         if self._failing:
             self._failing = False
             log.info("the shared cache answers again")
+
+
+async def close_cache(cache: Any) -> None:
+    """Release ``cache``'s connections; call once on shutdown, when nothing uses it any more.
+
+    A Redis cache from aiocache 0.12 owns its redis-py client, and its own
+    ``close()`` calls the client's ``close()``, which redis-py 5.0.1
+    deprecated for ``aclose()``: that client is closed here with ``aclose()``
+    instead.  Any other cache closes itself.  Bounded to ``CACHE_OPERATION_TIMEOUT``, like every
+    cache operation.
+    """
+    client: Any = getattr(cache, "client", None)
+    closing = client.aclose() if _is_redis_client(client) else cache.close()
+    await asyncio.wait_for(closing, CACHE_OPERATION_TIMEOUT)
+
+
+def _is_redis_client(client: object) -> bool:
+    try:
+        from redis.asyncio import Redis
+    except ImportError:  # no Redis support installed, so no Redis cache
+        return False
+    return isinstance(client, Redis)

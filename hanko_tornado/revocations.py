@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import logging
 import math
 import time
 from collections.abc import Callable
 
-from hanko_tornado.cache import CACHE_BACKOFF_SECONDS, SealedCache, describe_failure
+from hanko_tornado.cache import CACHE_BACKOFF_SECONDS, CACHE_OPERATION_TIMEOUT, SealedCache, describe_failure
 from hanko_tornado.settings import HankoSettings
 from hanko_tornado.user import HankoUser
 
@@ -94,6 +95,7 @@ class Revocations:
         self._forget = forget
         self._channel = f"hanko_tornado:ended:{settings.api_url}"
         self._listener: asyncio.Task[None] | None = None
+        self._stopped = asyncio.Event()
         self._closed = False
 
     def has_ended(self, user: HankoUser) -> bool:
@@ -138,8 +140,12 @@ class Revocations:
     async def close(self) -> None:
         """Stop listening; call on shutdown."""
         self._closed = True
+        self._stopped.set()
         if self._listener is not None:
             self._listener.cancel()
+            # Its subscription is closed before the cache is; bounded, whatever redis-py does with the cancel.
+            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._listener), 2 * CACHE_OPERATION_TIMEOUT)
 
     def _key(self, kind: str, ident: str) -> str:
         return f"{self._channel}:{kind}:{ident}"
@@ -156,8 +162,9 @@ class Revocations:
     async def _listening(self) -> None:
         failing = False
         while not self._closed:
+            messages = self._get_cache().subscribe(self._channel, "ended", stopped=self._stopped.is_set)
             try:
-                async for text in self._get_cache().subscribe(self._channel, "ended"):
+                async for text in messages:
                     if text is None:  # subscribed: whatever ended while nobody listened is re-read from the record
                         self._forget()
                         if failing:
@@ -177,7 +184,11 @@ class Revocations:
                         describe_failure(error),
                         CACHE_BACKOFF_SECONDS,
                     )
-            await asyncio.sleep(CACHE_BACKOFF_SECONDS)
+            finally:
+                await messages.aclose()  # unsubscribes and returns the connection now, not when collected
+            # redis-py may swallow a cancellation and end the subscription instead: close() is also an event.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), CACHE_BACKOFF_SECONDS)
 
 
 def _entry(text: str) -> tuple[str, str, float] | None:

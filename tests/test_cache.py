@@ -7,6 +7,7 @@ import json
 import time
 import unittest
 import uuid
+import warnings
 from typing import Any
 
 import tornado.web
@@ -16,7 +17,14 @@ from test_server import running_server
 from tornado.testing import AsyncTestCase, bind_unused_port, gen_test
 
 from hanko_tornado import ConfigurationError, HankoAuthMixin, HankoSettings, verifier_for
-from hanko_tornado.cache import CACHE_BACKOFF_SECONDS, ENTRY_FORMAT, SealedCache, cache_from_url, seal_entry
+from hanko_tornado.cache import (
+    CACHE_BACKOFF_SECONDS,
+    ENTRY_FORMAT,
+    SealedCache,
+    cache_from_url,
+    close_cache,
+    seal_entry,
+)
 from hanko_tornado.testing import FakeHanko, HankoTestCase, SigningKey, fetch_concurrently
 
 SECRET = "s" * 32
@@ -61,20 +69,50 @@ class CacheUrlTest(unittest.TestCase):
             HankoSettings.from_env({**environ, "HANKO_CACHE_URL": "memcached://x"})
 
 
+class CloseCacheTest(unittest.TestCase):
+    def test_a_redis_cache_closes_without_a_warning_and_hangs_up(self) -> None:
+        redis = RedisServer()
+        redis.start()
+        self.addCleanup(redis.stop)
+        cache = cache_from_url(redis.url)
+
+        async def use_then_close() -> None:
+            await cache.set("key", "value")
+            self.assertEqual(redis.command("CLIENT", "LIST").count(b"id="), 2, "the cache's and this inline one")
+            await close_cache(cache)
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            asyncio.run(use_then_close())
+        self.assertEqual([str(warning.message) for warning in caught], [])
+        self.assertEqual(redis.command("CLIENT", "LIST").count(b"id="), 1, "only this inline one")
+
+    def test_a_memory_cache_closes(self) -> None:
+        asyncio.run(close_cache(cache_from_url("memory://")))
+
+
 class RedisTestCase(HankoTestCase):
     """An application whose key store shares a real redis-server."""
 
     def setUp(self) -> None:
         self.redis = RedisServer()
         self.redis.start()
+        self.caches: list[Any] = []
         super().setUp()
 
     def tearDown(self) -> None:
+        for cache in self.caches:
+            self.io_loop.run_sync(lambda cache=cache: close_cache(cache))
         super().tearDown()
         self.redis.stop()
 
+    def cache(self) -> Any:
+        """A new Redis cache, closed when the test ends."""
+        self.caches.append(cache_from_url(self.redis.url))
+        return self.caches[-1]
+
     def settings(self, **overrides: Any) -> HankoSettings:
-        values = {"cache": cache_from_url(self.redis.url), "cache_secret": SECRET, "refetch_interval": 0.3}
+        values = {"cache": self.cache(), "cache_secret": SECRET, "refetch_interval": 0.3}
         return self.hanko.settings(**{**values, "jwks_min_ttl": 0, **overrides})
 
     def get_app(self) -> tornado.web.Application:
@@ -140,10 +178,9 @@ class SharedKeysTest(RedisTestCase):
 
 class PoisonTest(RedisTestCase):
     def poison(self, text: str) -> None:
-        cache = cache_from_url(self.redis.url)
+        cache = self.cache()
         key = f"hanko_tornado:jwks:{self.hanko.settings().jwks_url}"
         self.io_loop.run_sync(lambda: cache.set(key, text, ttl=600))
-        self.io_loop.run_sync(cache.close)
 
     def test_entries_not_sealed_with_the_secret_are_refused(self) -> None:
         attacker = SigningKey.generate(key_size=2048)
@@ -377,4 +414,4 @@ class HostileSizeAndLoadTest(RedisTestCase):
             self.assertTrue(await cache.set("hanko_tornado:test", "session", "{}", ttl=5))
         self.assertTrue(cache.answering)
         self.assertFalse(any("failed" in line for line in lines))
-        await cache.cache.close()
+        await close_cache(cache.cache)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import pathlib
@@ -11,7 +12,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -21,6 +22,20 @@ from tornado.testing import AsyncTestCase, bind_unused_port, gen_test
 from hanko_tornado.testing import FakeHanko
 
 SERVER = pathlib.Path(__file__).resolve().parent.parent / "server.py"
+# server.py shows every warning, and running_server fails a test on any it prints but what setup.cfg excuses.
+SHOW_WARNINGS = ",".join(
+    [
+        "default",
+        "ignore:Call to deprecated setex.:DeprecationWarning:aiocache.backends.redis",
+        "ignore:Call to deprecated psetex.:DeprecationWarning:aiocache.backends.redis",
+    ]
+)
+# Runs server.py (the next argument) as if python-dotenv were not installed.
+WITHOUT_DOTENV = (
+    "-c",
+    "import os, runpy, sys; sys.modules['dotenv'] = None; sys.argv[:] = sys.argv[1:]; "
+    "sys.path[0] = os.path.dirname(sys.argv[0]); runpy.run_path(sys.argv[0], run_name='__main__')",
+)
 
 
 def free_port() -> int:
@@ -34,6 +49,8 @@ class ServerProcess:
         self.process = process
         self.port = port
         self.client = AsyncHTTPClient()
+        self._stderr_lines: list[str] = []
+        self._output: tuple[str, str] | None = None
 
     async def fetch(self, path: str, **kwargs: object) -> HTTPResponse:
         return await self.client.fetch(f"http://127.0.0.1:{self.port}{path}", raise_error=False, **kwargs)
@@ -45,23 +62,40 @@ class ServerProcess:
             return False
 
     async def output(self) -> tuple[str, str]:
-        stdout, stderr = await self.process.communicate()
-        return stdout.decode(), stderr.decode()
+        """Everything the process wrote, once it has ended."""
+        if self._output is None:
+            stdout, stderr = await self.process.communicate()
+            self._output = stdout.decode(), "".join(self._stderr_lines) + stderr.decode()
+        return self._output
+
+    async def log_line(self, text: str, timeout: float = 20) -> str:
+        """The next line written to stderr that contains ``text``."""
+        assert self.process.stderr is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            line = (await asyncio.wait_for(self.process.stderr.readline(), deadline - time.monotonic())).decode()
+            self._stderr_lines.append(line)
+            if text in line:
+                return line
+            if not line:
+                raise AssertionError(f"server.py ended without logging {text!r}: {self._stderr_lines}")
 
 
 @asynccontextmanager
 async def running_server(
-    env: dict[str, str], *args: str, cwd: str | None = None, wait: bool = True
+    env: dict[str, str], *args: str, cwd: str | None = None, wait: bool = True, launcher: tuple[str, ...] = ()
 ) -> AsyncIterator[ServerProcess]:
+    """server.py on a free port, stopped with SIGTERM at the end of the block; a warning it printed fails the test."""
     port = free_port()
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("HANKO_", "CORS_"))}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("HANKO_", "CORS_", "SHUTDOWN_"))}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
+        *launcher,
         str(SERVER),
         "--port",
         str(port),
         *args,
-        env={**base, "PYTHONUNBUFFERED": "1", **env},
+        env={**base, "PYTHONUNBUFFERED": "1", "PYTHONWARNINGS": SHOW_WARNINGS, **env},
         cwd=cwd or tempfile.gettempdir(),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -77,10 +111,40 @@ async def running_server(
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(process.wait(), 10)
+            await asyncio.wait_for(process.wait(), 20)
+    _, stderr = await asyncio.wait_for(server.output(), 20)
+    warnings = re.findall(r"^.*\w+Warning: .*$", stderr, re.MULTILINE)
+    assert not warnings, f"server.py warned: {warnings}"
 
 
-class ServerTest(AsyncTestCase):
+def running(pid: int) -> bool:
+    """Whether process ``pid`` is alive (not ended, nor a zombie), from Linux's /proc."""
+    try:
+        return pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def child_pids(parent: int) -> set[int]:
+    """The live processes whose parent is ``parent``."""
+    children = set()
+    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError):
+            state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
+            if int(ppid) == parent and state != "Z":
+                children.add(int(stat.parent.name))
+    return children
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still not so after {timeout} s")
+        await asyncio.sleep(0.05)
+
+
+class FakeHankoTestCase(AsyncTestCase):
     def setUp(self) -> None:
         super().setUp()
         self.hanko = FakeHanko(key_size=2048)
@@ -90,6 +154,8 @@ class ServerTest(AsyncTestCase):
         self.io_loop.run_sync(self.hanko.stop)
         super().tearDown()
 
+
+class ServerTest(FakeHankoTestCase):
     @gen_test(timeout=60)
     async def test_open_and_protected_routes(self) -> None:
         env = {"HANKO_API_URL": self.hanko.api_url, "HANKO_AUDIENCE": "localhost"}
@@ -207,6 +273,11 @@ class ServerTest(AsyncTestCase):
                 (),
                 "HANKO_STEP_UP_MAX_AGE: must be a whole number of seconds of at least 1, got 'ten'",
             ),
+            (
+                {"HANKO_API_URL": "https://x.io", "SHUTDOWN_GRACE_SECONDS": "soon"},
+                (),
+                "SHUTDOWN_GRACE_SECONDS: must be a number of seconds from 0 to 3600, got 'soon'",
+            ),
         ]
         for env, args, message in cases:
             async with running_server(env, *args, wait=False) as server:
@@ -317,3 +388,111 @@ class OperationsTest(AsyncTestCase):
                 (server.process.returncode, stderr.strip()),
                 (2, "server.py: HANKO_METRICS: needs prometheus_client: pip install 'hanko-tornado[metrics]'"),
             )
+
+
+USER = "aaaaaaaa-0000-4000-8000-000000000021"
+
+
+class LifecycleTest(FakeHankoTestCase):
+    """Stopping gracefully, workers restarted and stopped, and server.py without its optional dependency."""
+
+    def environment(self, **more: str) -> dict[str, str]:
+        return {"HANKO_API_URL": self.hanko.api_url, "HANKO_AUDIENCE": "localhost", **more}
+
+    @gen_test(timeout=60)
+    async def test_a_request_in_flight_at_sigterm_is_answered(self) -> None:
+        self.hanko.session_fault, self.hanko.slow_seconds = "slow", 2  # the request waits for Hanko
+        async with running_server(self.environment(HANKO_SESSION_CHECK="validate")) as server:
+            idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", server.port)
+            idle_writer.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            await idle_reader.readuntil(b'Tornado x Hanko!"}')  # answered, and kept alive
+            token = self.hanko.mint(USER)
+            slow = asyncio.ensure_future(server.fetch("/protected", headers={"Authorization": f"Bearer {token}"}))
+            await until(lambda: self.hanko.validations == 1)
+            server.process.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            self.assertIn("1 request(s) in flight get up to 10 s", await server.log_line("shutting down"))
+            with self.assertRaises(ConnectionRefusedError):
+                await asyncio.open_connection("127.0.0.1", server.port)
+            response = await slow
+            self.assertEqual((response.code, json.loads(response.body)["user_id"]), (200, USER))
+            self.assertEqual(await asyncio.wait_for(idle_reader.read(), 10), b"", "the idle connection is closed")
+            idle_writer.close()
+            self.assertEqual(await asyncio.wait_for(server.process.wait(), 10), 0)
+            self.assertLess(time.monotonic() - signalled, 8, "an idle connection does not hold the stop up")
+        _, stderr = await server.output()
+        order = [stderr.index(text) for text in ("shutting down", "200 GET /protected", "server INFO stopped")]
+        self.assertEqual(order, sorted(order), stderr)
+        self.assertNotIn("still in flight", stderr)
+
+    @gen_test(timeout=60)
+    async def test_requests_still_in_flight_after_the_grace_are_cut_off(self) -> None:
+        async with running_server(self.environment(SHUTDOWN_GRACE_SECONDS="1")) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            head = f"POST /protected HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {self.hanko.mint()}\r\n"
+            writer.write(f"{head}Content-Length: 2\r\n\r\n".encode())  # and the body never comes
+            await asyncio.sleep(1)  # for the headers to arrive
+            server.process.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            self.assertIn("1 request(s) in flight get up to 1 s", await server.log_line("shutting down"))
+            self.assertIn("1 request(s) still in flight after 1 s", await server.log_line("WARNING"))
+            self.assertEqual(await asyncio.wait_for(reader.read(), 10), b"", "closed, unanswered")
+            writer.close()
+            self.assertEqual(await asyncio.wait_for(server.process.wait(), 10), 0)
+            self.assertLess(time.monotonic() - signalled, 5)
+
+    @gen_test(timeout=90)
+    async def test_a_killed_worker_is_restarted_and_stopping_the_parent_stops_every_worker(self) -> None:
+        async with running_server(self.environment(), "--processes", "2") as server:
+            for _ in range(2):
+                await server.log_line("serving on")
+            workers = child_pids(server.process.pid)
+            self.assertEqual(len(workers), 2)
+            victim = min(workers)
+            os.kill(victim, signal.SIGKILL)
+            restart = await server.log_line("restarting")
+            self.assertIn(f"(pid {victim}) killed by signal {signal.SIGKILL.value}, restarting", restart)
+            await server.log_line("serving on")
+            await until(lambda: len(child_pids(server.process.pid)) == 2)
+            workers = child_pids(server.process.pid)
+            self.assertNotIn(victim, workers)
+            for _ in range(6):
+                self.assertEqual((await server.fetch("/")).code, 200)
+            server.process.send_signal(signal.SIGTERM)
+            self.assertEqual(await asyncio.wait_for(server.process.wait(), 20), 0)
+            await until(lambda: not any(running(pid) for pid in workers))
+        _, stderr = await server.output()
+        self.assertEqual(stderr.count("server INFO stopped"), 2, stderr)
+
+    @gen_test(timeout=90)
+    async def test_workers_stop_when_the_parent_is_killed(self) -> None:
+        async with running_server(self.environment(), "--processes", "2") as server:
+            for _ in range(2):
+                await server.log_line("serving on")
+            workers = child_pids(server.process.pid)
+            server.process.kill()
+            await server.process.wait()
+            await until(lambda: not any(running(pid) for pid in workers), 20)
+        _, stderr = await server.output()
+        self.assertEqual(stderr.count("server INFO stopped"), 2, "each worker stops gracefully")
+
+    @gen_test(timeout=60)
+    async def test_without_python_dotenv_the_environment_alone_and_one_line_says_so(self) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            pathlib.Path(folder, ".env").write_text("CORS_ORIGINS=http://app.test\n")
+            async with running_server(self.environment(), cwd=folder, launcher=WITHOUT_DOTENV) as server:
+                response = await server.fetch("/", headers={"Origin": "http://app.test"})
+                self.assertNotIn("Access-Control-Allow-Origin", response.headers, ".env is not read")
+            _, stderr = await server.output()
+        notes = [line for line in stderr.splitlines() if ".env" in line]
+        self.assertEqual(
+            notes,
+            [
+                "server.py: .env not read (python-dotenv is not installed: pip install 'hanko-tornado[server]'); "
+                "using the environment alone"
+            ],
+        )
+        async with running_server(self.environment(), launcher=WITHOUT_DOTENV) as server:
+            self.assertEqual((await server.fetch("/")).code, 200)
+        _, stderr = await server.output()
+        self.assertNotIn(".env", stderr, "no .env, nothing to say")

@@ -7,13 +7,16 @@ import datetime
 import json
 import re
 import time
+import unittest
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPResponse
 from tornado.testing import AsyncTestCase, gen_test
 
-from hanko_tornado.testing import FakeHanko
+from hanko_tornado.testing import FakeHanko, SigningKey
 
 
 class FakeHankoTest(AsyncTestCase):
@@ -177,3 +180,19 @@ class FakeHankoTest(AsyncTestCase):
             (claims["sub"], claims["evt"], claims["data"]), ("hanko webhooks", "session.delete.explicit.logout", data)
         )
         self.assertEqual((claims["aud"], claims["exp"] - claims["iat"]), (["localhost"], 300))
+
+
+class SigningKeyTest(unittest.TestCase):
+    def test_ec_coordinates_are_full_length_even_with_a_leading_zero_byte(self) -> None:
+        for alg, curve, size in [("ES256", ec.SECP256R1(), 32), ("ES384", ec.SECP384R1(), 48)]:
+            # The smallest private scalar whose public x starts with a zero byte: found the same way every run.
+            scalar = next(
+                d
+                for d in range(1, 5000)
+                if ec.derive_private_key(d, curve).public_key().public_numbers().x.bit_length() <= 8 * size - 8
+            )
+            key = SigningKey(kid="k", alg=alg, private_key=ec.derive_private_key(scalar, curve))
+            jwk = key.public_jwk()
+            with self.subTest(alg=alg):
+                self.assertEqual([len(jwt.utils.base64url_decode(jwk[c])) for c in "xy"], [size, size])
+                self.assertIsNotNone(ECAlgorithm.from_jwk(json.dumps(jwk)))

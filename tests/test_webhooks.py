@@ -190,3 +190,4 @@ class EndedSessionTest(WebhookTestCase):
         self.assertIsNone(await connection.read_message())
         self.assertEqual(connection.close_code, CLOSE_SESSION_ENDED)
         self.assertLess(time.monotonic() - started, 1.0)
+        connection.close()

@@ -98,6 +98,7 @@ class ClosingTest(SocketTestCase):
             pass
         self.assertEqual((connection.close_code, connection.close_reason), (CLOSE_TOKEN_EXPIRED, "token expired"))
         self.assertLess(time.monotonic() - started, 3)
+        connection.close()  # closed by the server, but a client connection warns unless closed here too
 
     @gen_test(timeout=20)
     async def test_closed_when_the_session_ends(self) -> None:
@@ -112,6 +113,7 @@ class ClosingTest(SocketTestCase):
         other.write_message("still here")
         self.assertEqual(await other.read_message(), "still here")
         other.close()
+        connection.close()
 
 
 class SlowPrepareSocket(EchoSocket):
@@ -139,6 +141,7 @@ class SlowHandshakeTest(SocketTestCase):
         while (message := await asyncio.wait_for(connection.read_message(), 3)) is not None:
             messages.append(message)
         self.assertEqual((connection.close_code, connection.close_reason), (CLOSE_TOKEN_EXPIRED, "token expired"))
+        connection.close()
 
 
 class SlowHandshakeSessionCheckTest(SlowHandshakeTest):
@@ -153,6 +156,7 @@ class SlowHandshakeSessionCheckTest(SlowHandshakeTest):
         self.hanko.revoke(session)
         self.assertIsNone(await asyncio.wait_for(connection.read_message(), 5))
         self.assertEqual(connection.close_code, CLOSE_SESSION_ENDED)
+        connection.close()
 
 
 class HostileHandshakeTest(SocketTestCase):

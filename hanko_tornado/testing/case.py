@@ -9,6 +9,8 @@ from typing import Any
 from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 from tornado.testing import AsyncHTTPTestCase
 
+from hanko_tornado.cache import close_cache
+from hanko_tornado.settings import HankoSettings
 from hanko_tornado.testing.fake import FakeHanko
 
 __all__ = ["HankoTestCase", "fetch_concurrently"]
@@ -51,6 +53,9 @@ class HankoTestCase(AsyncHTTPTestCase):
         for owner in (self._app.settings.get("hanko_verifier"), self._app.settings.get("hanko_projects")):
             if owner is not None:
                 self.io_loop.run_sync(owner.close)
+        settings = self._app.settings.get("hanko")
+        if isinstance(settings, HankoSettings) and settings.cache is not None:
+            self.io_loop.run_sync(lambda: close_cache(settings.cache))  # a Redis cache's connections too
         self.io_loop.run_sync(self.hanko.stop)
         super().tearDown()
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from jwt.utils import base64url_encode
 
 __all__ = ["SigningKey"]
 
@@ -39,4 +40,10 @@ class SigningKey:
         algorithm = ECAlgorithm if self.alg.startswith("ES") else RSAAlgorithm
         jwk: dict[str, Any] = algorithm.to_jwk(self.private_key.public_key(), as_dict=True)
         jwk = {name: value for name, value in jwk.items() if name in _PUBLISHED_MEMBERS}
+        if self.alg.startswith("ES"):
+            # A coordinate is always the curve's full length (RFC 7518, 6.2.1.2); PyJWT before 2.9 drops
+            # leading zero bytes, and then refuses its own JWK.
+            numbers = self.private_key.public_key().public_numbers()
+            size = (numbers.curve.key_size + 7) // 8
+            jwk["x"], jwk["y"] = (base64url_encode(n.to_bytes(size, "big")).decode() for n in (numbers.x, numbers.y))
         return {**jwk, "kid": self.kid, "alg": self.alg, "use": "sig"}
