@@ -76,15 +76,12 @@ def cache_from_url(url: str) -> Any:
     database = parts.path.strip("/") or "0"
     if not database.isdigit():
         raise ConfigurationError("cache_url", f"the database must be a number, got {database!r}")
-    from redis.asyncio import BlockingConnectionPool
-
     return RedisCache(
         serializer=StringSerializer(),
-        # Requests wait their turn for one of these connections (up to the operation timeout) rather than
-        # fail at once when a burst needs more: a busy process is not a failing Redis.
-        connection_pool_class=BlockingConnectionPool,
+        # A burst that needs more connections is answered from memory, and not taken for Redis failing (see
+        # SealedCache._call). Not redis-py's BlockingConnectionPool: in 5.0 it swallows the cancellation that
+        # bounds each call, so a Redis that never answers would hold requests up.
         pool_max_size=CACHE_CONNECTIONS,
-        connection_pool_kwargs={"timeout": CACHE_OPERATION_TIMEOUT},
         endpoint=parts.hostname or "127.0.0.1",
         port=parts.port or 6379,
         db=int(database),
