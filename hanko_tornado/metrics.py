@@ -105,9 +105,24 @@ _SESSION_CHECK_RESULTS = get_args(SessionCheckResult)
 _CACHE_OPERATIONS = ("read", "write", "lock", "delete", "other")
 _FETCH_SECONDS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-# Webhook events: when the webhook receiver lands, count hanko_webhook_events_total{event, result} here the
-# same way: a fixed tuple of events (Hanko's, plus "other") and results, a pre-filled dict, a Recorder method
-# that does nothing, and its PrometheusRecorder twin and family in collect().
+# Webhook events by Hanko's event family (the event's longest prefix here; "other" for anything else, since a
+# refused webhook's event is whatever a client wrote) and by what became of them.
+WEBHOOK_EVENTS = (
+    "user.create",
+    "user.update",
+    "user.delete",
+    "user.login",
+    "email.send",
+    "session.create",
+    "session.delete",
+)
+WebhookResult = Literal["accepted", "replayed", "refused", "malformed", "unavailable"]
+_WEBHOOK_RESULTS = get_args(WebhookResult)
+
+
+def webhook_event_label(event: str) -> str:
+    """The fixed ``event`` label: Hanko's event family the event falls under, else ``"other"``."""
+    return next((family for family in WEBHOOK_EVENTS if event == family or event.startswith(family + ".")), "other")
 
 
 def reason_label(error: HankoError) -> str:
@@ -174,6 +189,9 @@ class Recorder:
     def shared_cache_failed(self, operation: str) -> None:
         """A shared cache ``operation`` failed; this process fell back to its own memory."""
 
+    def webhook_received(self, event: str, result: WebhookResult) -> None:
+        """A webhook naming ``event`` was accepted, replayed or refused."""
+
     def watch(self, verifier: TokenVerifier) -> None:
         """Report ``verifier``'s token cache and key set at scrape time, as long as it lives."""
 
@@ -209,6 +227,8 @@ class PrometheusRecorder(Recorder):
         self.jwks_fetch_seconds = 0.0
         self.session_checks = dict.fromkeys(_SESSION_CHECK_RESULTS, 0)
         self.shared_cache_failures = dict.fromkeys(_CACHE_OPERATIONS, 0)
+        events = (*WEBHOOK_EVENTS, "other")
+        self.webhooks = {(event, result): 0 for event in events for result in _WEBHOOK_RESULTS}
         self._verifiers: weakref.WeakSet[TokenVerifier] = weakref.WeakSet()
 
     def accepted(self) -> None:
@@ -234,6 +254,9 @@ class PrometheusRecorder(Recorder):
 
     def shared_cache_failed(self, operation: str) -> None:
         self.shared_cache_failures[operation if operation in self.shared_cache_failures else "other"] += 1
+
+    def webhook_received(self, event: str, result: WebhookResult) -> None:
+        self.webhooks[(webhook_event_label(event), result)] += 1
 
     def watch(self, verifier: TokenVerifier) -> None:
         self._verifiers.add(verifier)
@@ -309,6 +332,12 @@ class PrometheusRecorder(Recorder):
             "Shared cache operations that failed, so this process used its own memory or asked Hanko itself.",
             "operation",
             self.shared_cache_failures,
+        )
+        yield counter(
+            "hanko_webhook_events",
+            "Hanko webhooks received, by event family and what became of them.",
+            ("event", "result"),
+            self.webhooks,
         )
 
 

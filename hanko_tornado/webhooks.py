@@ -28,6 +28,7 @@ from typing import Any
 import tornado.web
 
 from hanko_tornado.errors import HankoError, InvalidTokenError
+from hanko_tornado.metrics import WebhookResult
 from hanko_tornado.session_protocol import parse_rfc3339
 from hanko_tornado.tokens import TokenVerifier, verifier_for
 from hanko_tornado.user import freeze
@@ -40,6 +41,7 @@ WEBHOOK_SUBJECT = "hanko webhooks"
 _MAX_BODY_BYTES = 1024 * 1024
 _MAX_EVENT_LENGTH = 128
 _REMEMBERED_DELIVERIES = 100_000
+_RESULTS: dict[int, WebhookResult] = {400: "malformed", 401: "refused", 503: "unavailable"}
 
 
 class WebhookEvent:
@@ -100,16 +102,20 @@ class HankoWebhookHandler(tornado.web.RequestHandler):
 
     async def post(self) -> None:
         verifier = self.get_hanko_verifier()
+        event_name = ""
         try:
             token, event_name = self._read_body()
             event = await verify_webhook(verifier, token, event_name)
         except HankoError as error:
+            verifier.metrics.webhook_received(event_name, _RESULTS.get(error.status_code, "refused"))
             self._refuse(error)
             return
         if not _deliveries(self.application).first_time(token, event.expires_at):
+            verifier.metrics.webhook_received(event.event, "replayed")
             log.info("Hanko webhook %s delivered again: not handed on twice", event.event)
             self.finish({"status": "accepted"})
             return
+        verifier.metrics.webhook_received(event.event, "accepted")
         await end_sessions_for(verifier, event)
         log.info("Hanko webhook %s accepted%s", event.event, _ids(event.data))
         self.finish({"status": "accepted"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import textwrap
@@ -19,6 +20,7 @@ from hanko_tornado import ConfigurationError, HankoAuthMixin, HankoSettings, Met
 from hanko_tornado.cache import cache_from_url
 from hanko_tornado.metrics import NO_METRICS, REFUSAL_REASONS
 from hanko_tornado.testing import FakeHanko, HankoTestCase, SigningKey
+from hanko_tornado.webhooks import HankoWebhookHandler
 
 SECRET = "s" * 32
 
@@ -51,6 +53,7 @@ class MetricsTestCase(HankoTestCase):
                 (r"/user", UserHandler),
                 (r"/optional", OptionalHandler),
                 (r"/metrics", MetricsHandler, {"registry": self.registry}),
+                (r"/webhooks/hanko", HankoWebhookHandler),
             ],
             hanko=self.hanko.settings(**values),
         )
@@ -310,3 +313,22 @@ class WithoutMetricsTest(unittest.TestCase):
                 "False",
             ],
         )
+
+
+class WebhookEventTest(MetricsTestCase):
+    def post(self, body: str) -> int:
+        return self.fetch("/webhooks/hanko", method="POST", body=body, raise_error=False).code
+
+    def test_webhooks_are_counted_by_event_family_and_result(self) -> None:
+        logout = "session.delete.explicit.logout"
+        token = self.hanko.mint_webhook(logout, {"id": "5e551011-0000-4000-8000-00000000cccc"})
+        body = json.dumps({"token": token, "event": logout})
+        self.assertEqual([self.post(body), self.post(body)], [200, 200])
+        forged = self.hanko.mint_webhook("user.create", {"id": "x"}, lifetime=-3600)
+        self.assertEqual(self.post(json.dumps({"token": forged, "event": "whatever.a-client.wrote"})), 401)
+        self.assertEqual(self.post("not json"), 400)
+        self.assertEqual(self.value("hanko_webhook_events_total", event="session.delete", result="accepted"), 1)
+        self.assertEqual(self.value("hanko_webhook_events_total", event="session.delete", result="replayed"), 1)
+        self.assertEqual(self.value("hanko_webhook_events_total", event="other", result="refused"), 1)
+        self.assertEqual(self.value("hanko_webhook_events_total", event="other", result="malformed"), 1)
+        self.assertEqual(self.value("hanko_webhook_events_total", event="user.create", result="accepted"), 0)
