@@ -168,12 +168,15 @@ class SealedCache:
         Never raises: whatever the cache holds, a request does not fail on it.
         """
         try:
-            size = await self._call("read", lambda: self._stored_size(key))
-            if size is not None and size > MAX_ENTRY_BYTES:
-                raise ValueError(f"{size} bytes, more than any entry written here")
-            entry = await self._call("read", lambda: self.cache.get(key))
+            entry = await self._call("read", lambda: self._read(key))
             if entry is None:
                 return None
+            if isinstance(entry, bytes):
+                if len(entry) > MAX_ENTRY_BYTES:
+                    raise ValueError(f"more than {MAX_ENTRY_BYTES} bytes, more than any entry written here")
+                entry = entry.decode("utf-8") or None  # GETRANGE answers b"" for a missing key
+                if entry is None:
+                    return None
             if not isinstance(entry, str):
                 raise ValueError("not text")
             return open_entry(self.secret, key, kind, entry)
@@ -181,15 +184,16 @@ class SealedCache:
             log.warning("refusing a shared cache entry (%s): %s", kind, describe_failure(error))
             return None
 
-    async def _stored_size(self, key: str) -> int | None:
-        """The size of what Redis holds at ``key`` (``STRLEN``), so a huge entry is never read; ``None`` elsewhere."""
-        strlen = getattr(getattr(self.cache, "client", None), "strlen", None)
-        if strlen is None:
-            return None
+    async def _read(self, key: str) -> str | bytes | None:
+        """The entry at ``key``: from Redis, at most one byte more than any entry written here, in one round trip
+        (``GETRANGE``), so a huge entry is never read whole; elsewhere, the cache's own ``get``."""
+        getrange = getattr(getattr(self.cache, "client", None), "getrange", None)
+        if getrange is None:
+            return await self.cache.get(key)  # type: ignore[no-any-return]
         # aiocache adds its namespace to keys (build_key, or _build_key before 0.12's rename)
         build_key = getattr(self.cache, "build_key", None) or getattr(self.cache, "_build_key", None)
-        size = strlen(build_key(key) if build_key is not None else key)
-        return int(await asyncio.wait_for(size, CACHE_OPERATION_TIMEOUT))  # aiocache bounds its own calls only
+        reading = getrange(build_key(key) if build_key is not None else key, 0, MAX_ENTRY_BYTES)
+        return await asyncio.wait_for(reading, CACHE_OPERATION_TIMEOUT)
 
     async def set(self, key: str, kind: str, text: str, ttl: float) -> bool:
         """Seal ``text`` for ``key`` and ``kind`` and store it for ``ttl`` seconds; whether the cache took it."""

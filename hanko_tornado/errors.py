@@ -7,6 +7,11 @@ token or any part of one.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tornado.web import RequestHandler
+
 __all__ = [
     "AuthenticationError",
     "ConfigurationError",
@@ -41,6 +46,13 @@ class HankoError(Exception):
     def response_body(self) -> dict[str, object]:
         """The JSON body of the answer to this error: ``{"error": ..., "message": ...}``, and what a subclass adds."""
         return {"error": self.error, "message": self.message}
+
+    def answer(self, handler: RequestHandler) -> None:
+        """Finish ``handler``'s request with this error's status, headers and JSON body."""
+        handler.set_status(self.status_code)
+        for name, value in self.response_headers().items():
+            handler.set_header(name, value)
+        handler.finish(self.response_body())
 
 
 class ConfigurationError(HankoError, ValueError):

@@ -240,10 +240,7 @@ class HankoAuthMixin(_Handler):
             log.info("refused a session token from %s: %s", self.request.remote_ip, error.reason)
         elif isinstance(error, AuthenticationError):
             log.debug("no session token from %s for %s", self.request.remote_ip, self.request.path)
-        self.set_status(error.status_code)
-        for name, value in error.response_headers().items():
-            self.set_header(name, value)
-        self.finish(error.response_body())
+        error.answer(self)
 
 
 def _count_cookies(headers: list[str], name: str) -> int:

@@ -147,10 +147,7 @@ class HankoWebhookHandler(tornado.web.RequestHandler):
     def _refuse(self, error: HankoError) -> None:
         if isinstance(error, InvalidTokenError):
             log.info("refused a Hanko webhook from %s: %s", self.request.remote_ip, error.reason)
-        self.set_status(error.status_code)
-        for name, value in error.response_headers().items():
-            self.set_header(name, value)
-        self.finish({"error": error.error, "message": error.message})
+        error.answer(self)
 
 
 class _BadWebhook(HankoError):
@@ -181,7 +178,9 @@ class _Deliveries:
 
 def _deliveries(application: tornado.web.Application) -> _Deliveries:
     """The application's record of delivered webhooks, kept in its settings as its verifier is."""
-    deliveries = application.settings.setdefault("hanko_webhook_deliveries", _Deliveries())
+    deliveries = application.settings.get("hanko_webhook_deliveries")
+    if deliveries is None:
+        deliveries = application.settings["hanko_webhook_deliveries"] = _Deliveries()
     assert isinstance(deliveries, _Deliveries)
     return deliveries
 
