@@ -35,7 +35,7 @@ from hanko_tornado.jwks import KeySet, VerificationKey, jwks_version, parse_jwks
 from hanko_tornado.metrics import recorder_for
 from hanko_tornado.settings import HankoSettings
 
-__all__ = ["KeySet", "KeySetStatus", "KeyStore", "VerificationKey", "parse_jwks"]
+__all__ = ["KeySet", "KeySetStatus", "KeyStore", "KeyStoreSeed", "VerificationKey", "parse_jwks"]
 
 log = logging.getLogger("hanko_tornado")
 
@@ -45,23 +45,38 @@ _CLOCK_SKEW = 10.0
 _MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*(\d+)", re.IGNORECASE)
 
 
+class KeyStoreSeed(NamedTuple):
+    """What a new key store may start from: the key set another store held, and when it last fetched.
+
+    A store made from a seed serves the seed's key set within its TTL and stale grace as if it had fetched
+    it itself, and waits out the seed's ``refetch_interval`` before its own first fetch.
+    """
+
+    #: The key set held (``None`` when none was).
+    key_set: KeySet | None
+    #: ``time.monotonic()`` of the last fetch attempt from Hanko (``-math.inf`` for never).
+    last_attempt: float
+
+
 class KeyStore:
     """Holds one Hanko tenant's key set for one application.
 
     Create it anywhere; it starts its HTTP client and cache on first use, on
     the running loop.  Call :meth:`close` on shutdown: a closed store answers
     every request with :class:`~hanko_tornado.errors.KeysUnavailableError`.
+
+    :param seed: start from what another store held (see :meth:`seed`), instead of from nothing.
     """
 
-    def __init__(self, settings: HankoSettings) -> None:
+    def __init__(self, settings: HankoSettings, *, seed: KeyStoreSeed | None = None) -> None:
         self.settings = settings
         self._cache: SealedCache | None = None
         self._cache_key = f"hanko_tornado:jwks:{settings.jwks_url}"
         self._lock_key = f"{self._cache_key}:fetching"
         self._http_client: AsyncHTTPClient | None = None
-        self._key_set: KeySet | None = None
+        self._key_set: KeySet | None = seed.key_set if seed is not None else None
         self._refresh: asyncio.Task[None] | None = None
-        self._last_attempt = -math.inf
+        self._last_attempt = seed.last_attempt if seed is not None else -math.inf
         self._failing = False
         self._closed = False
         self.metrics = recorder_for(settings)
@@ -102,6 +117,10 @@ class KeyStore:
         if key is None and kid is not None:
             key = await self._find_in_newer_set(kid, alg, asked_at)
         return key
+
+    def seed(self) -> KeyStoreSeed:
+        """What a store made later for the same settings may start from: never fetches, never waits."""
+        return KeyStoreSeed(self._key_set, self._last_attempt)
 
     async def refresh(self) -> None:
         """Load the key set now (for warming up at start-up); failures are logged.

@@ -361,3 +361,35 @@ class CloseTest(KeyStoreTestCase):
         self.assertEqual(json.loads(response.body)["error"], "keys_unavailable")
         self.assertEqual(self.hanko.jwks_fetches, 1, "a closed store does not fetch again")
         self.assertFalse(any("Uncaught exception" in line for line in lines), lines)
+
+
+class SeedTest(KeyStoreTestCase):
+    @gen_test
+    async def test_a_store_made_from_a_seed_serves_without_fetching(self) -> None:
+        first = KeyStore(self.hanko.settings(**self.settings_overrides))
+        kid = self.hanko.keys[0].kid
+        try:
+            self.assertIsNotNone(await first.get_key(kid, "RS256"))
+            seed = first.seed()
+        finally:
+            await first.close()
+        second = KeyStore(self.hanko.settings(**self.settings_overrides), seed=seed)
+        try:
+            key = await second.get_key(kid, "RS256")
+            self.assertIsNotNone(key)
+            self.assertEqual(self.hanko.jwks_fetches, 1)
+            self.assertTrue(second.status().usable)
+            # An unknown kid right away waits out the seed's refetch interval, then makes one fetch.
+            self.assertIsNone(await second.get_key("not-a-kid", "RS256"))
+            self.assertEqual(self.hanko.jwks_fetches, 2)
+        finally:
+            await second.close()
+
+    @gen_test
+    async def test_an_empty_seed_is_a_cold_start(self) -> None:
+        store = KeyStore(self.hanko.settings(**self.settings_overrides), seed=KeyStore(self.hanko.settings()).seed())
+        try:
+            self.assertIsNotNone(await store.get_key(self.hanko.keys[0].kid, "RS256"))
+        finally:
+            await store.close()
+        self.assertEqual(self.hanko.jwks_fetches, 1)
