@@ -53,7 +53,7 @@ class WebhookTestCase(HankoTestCase):
     def setUp(self) -> None:
         super().setUp()
         RecordingWebhooks.events = []
-        self.hanko.register_webhook(self.get_url("/webhooks/hanko"))
+        self.hanko.register_webhook(self.get_url("/webhooks/hanko"), ("session.delete", "user"))
 
     def post(self, body: Any) -> tuple[int, dict[str, Any]]:
         raw = body if isinstance(body, (bytes, str)) else json.dumps(body)
