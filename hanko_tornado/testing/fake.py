@@ -173,6 +173,10 @@ class FakeHanko:
         """
         return await self._sender.send(url, event, data, token=token)
 
+    def fire_webhook(self, event: str, data: Mapping[str, Any]) -> None:
+        """Send ``event`` to every registered hook subscribed to it, as Hanko does (one token, hook after hook)."""
+        self._sender.fire(event, data)
+
     async def webhooks_sent(self) -> None:
         """Wait for every webhook fired so far to be delivered (or to fail)."""
         await self._sender.sent()
