@@ -101,7 +101,7 @@ class ReadinessHandler(tornado.web.RequestHandler):
         """The Hanko project this check is about (with ``hanko_projects``): what ``select`` says by default."""
         return request_project(self)
 
-    async def get(self) -> None:
+    async def get(self, *args: str, **kwargs: str) -> None:  # route groups (a tenant in the path) are welcome
         report = await readiness(
             self.get_hanko_verifier(), require_shared_cache=self.require_shared_cache, wait=self.wait
         )

@@ -140,7 +140,7 @@ class HankoWebhookHandler(tornado.web.RequestHandler):
     def check_trusted_origin(self, origin: str) -> bool:
         return True  # authenticated by the token it carries, never by a cookie
 
-    async def post(self) -> None:
+    async def post(self, *args: str, **kwargs: str) -> None:  # route groups (a tenant in the path) are welcome
         verifier = self._hanko_verifier = self.get_hanko_verifier()
         event_name = ""
         try:
