@@ -227,7 +227,8 @@ class FakeHanko:
                 payload[name] = value
         session, user = payload.get("session_id"), payload.get("sub")
         if isinstance(session, str) and isinstance(user, str) and session not in self.sessions:
-            exp = payload["exp"] if isinstance(payload.get("exp"), int) else now + lifetime
+            exp = payload.get("exp")
+            exp = exp if isinstance(exp, int) and 0 <= exp < 253402300800 else now + lifetime  # a time Hanko can store
             self.start_session(FakeSession(session, user, now, exp, time.time()))
         return self._sign(payload, key, headers)
 
