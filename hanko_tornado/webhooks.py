@@ -4,8 +4,9 @@ Hanko POSTs each event as JSON ``{"token": "<jwt>", "event": "<event>"}``.  The
 JWT is signed with the tenant's session key and carries ``sub: "hanko
 webhooks"``, ``evt`` (the event), ``data`` (the payload) and the session
 tokens' audience, and lives 5 minutes.  :class:`HankoWebhookHandler` verifies
-it with the application's key store, ends sessions for ``session.delete*`` and
-``user.delete`` events, answers 200, and hands the event on::
+it with the application's key store (or, with ``hanko_projects``, the request's
+project's), ends sessions for ``session.delete*`` and ``user.delete`` events,
+answers 200, and hands the event on once per endpoint::
 
     class Webhooks(HankoWebhookHandler):
         async def on_hanko_event(self, event: str, data: Mapping[str, Any]) -> None:
