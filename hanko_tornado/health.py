@@ -21,7 +21,7 @@ import tornado.web
 from hanko_tornado.cache import is_shared
 from hanko_tornado.errors import KeysUnavailableError
 from hanko_tornado.keys import KeyStore
-from hanko_tornado.projects import request_project, request_verifier
+from hanko_tornado.request_verifier import request_project, request_verifier
 from hanko_tornado.tokens import TokenVerifier
 
 __all__ = ["LivenessHandler", "ReadinessHandler", "readiness"]

@@ -14,7 +14,7 @@ from hanko_tornado.errors import (
     MissingTokenError,
     RequirementError,
 )
-from hanko_tornado.projects import request_project, request_verifier
+from hanko_tornado.request_verifier import request_project, request_verifier
 from hanko_tornado.requirements import Requirement, requirement_for
 from hanko_tornado.session_protocol import SessionStatus
 from hanko_tornado.tokens import TokenVerifier

@@ -18,7 +18,7 @@ A token is only ever checked with its project's keys and settings: one that
 project refuses is refused, whatever another project would say.  The auth
 mixins, :class:`~hanko_tornado.webhooks.HankoWebhookHandler` and
 :class:`~hanko_tornado.health.ReadinessHandler` all find a request's project
-and verifier through :func:`request_project` and :func:`request_verifier`.
+and verifier through :mod:`hanko_tornado.request_verifier`.
 """
 
 from __future__ import annotations
@@ -28,13 +28,12 @@ import collections
 import logging
 from collections.abc import Callable, Mapping
 
-import tornado.web
 from tornado.httputil import HTTPServerRequest
 
 from hanko_tornado.settings import HankoSettings
-from hanko_tornado.tokens import TokenVerifier, verifier_for
+from hanko_tornado.tokens import TokenVerifier
 
-__all__ = ["HankoProjects", "request_project", "request_verifier"]
+__all__ = ["HankoProjects"]
 
 log = logging.getLogger("hanko_tornado")
 
@@ -137,30 +136,3 @@ class HankoProjects:
             closing = asyncio.ensure_future(verifier.close())
             self._closes.add(closing)
             closing.add_done_callback(self._closes.discard)
-
-
-def request_verifier(handler: tornado.web.RequestHandler, project: Callable[[], str | None]) -> TokenVerifier:
-    """The verifier for ``handler``'s request: the application's (``hanko=``), or with ``hanko_projects=``,
-    the one of the project that ``project()`` (the handler's ``get_hanko_project``) names.
-
-    :raises tornado.web.HTTPError: 404 when the request names no project, or one there is not.
-    """
-    projects = handler.settings.get("hanko_projects")
-    if projects is None:
-        return verifier_for(handler.application)
-    if not isinstance(projects, HankoProjects):
-        raise TypeError("the 'hanko_projects' setting must be a HankoProjects")
-    name = project()
-    verifier = projects.verifier(name) if name is not None else None
-    if verifier is None:
-        raise tornado.web.HTTPError(404, "no Hanko project for this request")
-    return verifier
-
-
-def request_project(handler: tornado.web.RequestHandler) -> str | None:
-    """The project the application's ``HankoProjects.select`` says ``handler``'s request belongs to."""
-    projects = handler.settings["hanko_projects"]
-    if projects.select is None:
-        raise TypeError("give HankoProjects a select=, or override get_hanko_project()")
-    project: str | None = projects.select(handler.request)
-    return project

@@ -30,7 +30,7 @@ import tornado.web
 from hanko_tornado.deliveries import deliveries_of
 from hanko_tornado.errors import HankoError, InvalidTokenError, KeysUnavailableError, UnavailableError
 from hanko_tornado.metrics import WebhookResult, reason_label
-from hanko_tornado.projects import request_project, request_verifier
+from hanko_tornado.request_verifier import request_project, request_verifier
 from hanko_tornado.session_protocol import parse_rfc3339
 from hanko_tornado.tokens import TokenVerifier
 from hanko_tornado.user import freeze

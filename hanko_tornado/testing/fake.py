@@ -177,6 +177,9 @@ class FakeHanko:
         """Send ``event`` to every registered hook subscribed to it, as Hanko does (one token, hook after hook)."""
         self._sender.fire(event, data)
 
+    def _fire(self, event: str, data: Mapping[str, Any]) -> None:
+        self.fire_webhook(event, data)  # the name the kit's other modules (the fake admin API) know it by
+
     async def webhooks_sent(self) -> None:
         """Wait for every webhook fired so far to be delivered (or to fail)."""
         await self._sender.sent()
