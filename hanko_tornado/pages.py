@@ -14,6 +14,7 @@ site through: never another site (an open redirect).
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 
 import tornado.web
@@ -32,6 +33,9 @@ __all__ = ["HankoPageMixin", "login_redirect_url", "safe_next_url"]
 _REDIRECTED_METHODS = frozenset({"GET", "HEAD"})
 #: Longer than any path a page of this site needs, short enough for every browser and proxy.
 MAX_NEXT_LENGTH = 2048
+# RFC 3986's characters (and "|", "^", which browsers leave as they are in a path): no whitespace, no control
+# character, no backslash (browsers read "/\\" as "//"), no double quote or angle bracket, nothing beyond ASCII.
+_URL_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%|^]+")
 
 
 class HankoPageMixin(HankoAuthMixin):
@@ -93,11 +97,10 @@ def safe_next_url(value: str | None, own_origin: str, default: str = "/") -> str
     :func:`login_redirect_url` builds for an absolute login URL), made a path.  Refused: another site
     (``https://evil.example``, ``//evil.example``), a backslash anywhere (``/\\evil.example``: browsers read it
     as ``//``), whitespace and control characters (browsers drop tabs and newlines: ``/\\t/evil.example``),
-    anything not ASCII, and more than ``MAX_NEXT_LENGTH`` characters.
+    double quotes, angle brackets, anything not ASCII: any character outside RFC 3986's but ``|`` and ``^``.  And more
+    than ``MAX_NEXT_LENGTH`` characters.
     """
-    if not value or len(value) > MAX_NEXT_LENGTH or not value.isascii() or "\\" in value:
-        return default
-    if any(char <= " " or char == "\x7f" for char in value):
+    if not value or len(value) > MAX_NEXT_LENGTH or not _URL_CHARACTERS.fullmatch(value):
         return default
     try:
         parts = urllib.parse.urlsplit(value)

@@ -277,6 +277,10 @@ HOSTILE_NEXT = [
     "/app\r\nSet-Cookie: x=y",
     "/app\x00",
     "/app\x7f",
+    '/app"><script>alert(1)</script>',
+    "/app`x`",
+    "/app<x>",
+    "/app{x}",
     "/\u3000/evil.com",
     "/\uff0fevil.com",
     "app",
@@ -305,6 +309,8 @@ class SafeNextUrlTest(unittest.TestCase):
             ("http://localhost:8000/app?a=1", "/app?a=1"),
             ("HTTP://LOCALHOST:8000", "/"),
             ("/a" * 1000, "/a" * 1000),
+            ("/app?q='x'", "/app?q='x'"),  # RFC 3986's apostrophe: Tornado's templates escape it in attributes
+            ("/app#part", "/app#part"),
         ]:
             with self.subTest(value=value):
                 self.assertEqual(safe_next_url(value, self.ORIGIN), expected)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import urllib.parse
 from collections.abc import AsyncIterator
-from types import ModuleType
 from typing import Any
 
 import tornado.web
 from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, BrowserTestCase
+from test_pages_server import load_server
 from test_server import SERVER, running_server
 from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port, gen_test
@@ -39,14 +38,6 @@ class RecentPasskeyPage(HankoPageMixin, tornado.web.RequestHandler):
 
     def get(self) -> None:
         self.write(f"<link rel=icon href='data:,'><p id=amr>logged in by {', '.join(self.hanko_user.amr)}</p>")
-
-
-def load_server() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("hanko_example_server", SERVER)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class PagesBrowserTestCase(BrowserTestCase):
