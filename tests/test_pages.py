@@ -9,8 +9,10 @@ import unittest
 import urllib.parse
 from typing import Any
 
+import tornado.template
 import tornado.web
 from support import captured_logs
+from test_readme import example
 from tornado.httpclient import HTTPResponse
 
 from hanko_tornado import HankoAuthMixin, HankoUser
@@ -254,6 +256,40 @@ class XsrfFormsTest(PageTestCase):
         match = re.search(r'name="_xsrf" value="([^"]+)"', response.body.decode())
         assert match is not None, response.body
         return {"hanko": token, "_xsrf": match.group(1)}
+
+
+class ReadmePagesTest(HankoTestCase):
+    """The README's pages example, as written, with its two templates."""
+
+    def get_app(self) -> tornado.web.Application:
+        pages = example("pages")
+        templates = tornado.template.DictLoader(
+            {"account.html": "<p>{{ user.email }}</p>", "login.html": "<a href='{{ next }}'>go on</a>"}
+        )
+        return tornado.web.Application(
+            [
+                (r"/account", pages.AccountPage),
+                (r"/account/security", pages.SecurityPage),
+                (r"/login", pages.LoginPage),
+            ],
+            hanko=self.hanko.settings(),
+            login_url="/login",
+            template_loader=templates,
+        )
+
+    def test_the_example_sends_to_login_and_checks_next(self) -> None:
+        get = {"follow_redirects": False, "raise_error": False}
+        self.assertEqual(self.fetch("/account", **get).headers["Location"], "/login?next=%2Faccount")
+        fresh = self.fetch_with_token("/account", self.hanko.mint(email="<i>@example.com"), **get)
+        self.assertEqual(fresh.body, b"<p>&lt;i&gt;@example.com</p>")
+        old = self.fetch_with_token(
+            "/account/security", self.hanko.mint(amr=("pwd",), claims={"iat": int(time.time()) - 3600}), **get
+        )
+        self.assertEqual(old.headers["Location"], "/login?next=%2Faccount%2Fsecurity&acr_values=passkey&max_age=300")
+        self.assertEqual(self.fetch("/login?next=//evil.example", **get).body, b"<a href='/account'>go on</a>")
+        self.assertEqual(
+            self.fetch("/login?next=/account/security", **get).body, b"<a href='/account/security'>go on</a>"
+        )
 
 
 HOSTILE_NEXT = [
