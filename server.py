@@ -124,7 +124,8 @@ class LoginPage(tornado.web.RequestHandler):
         acr_values = self.get_argument("acr_values", "")
         max_age = self.get_argument("max_age", "")
         needs = [f"log in with {acr_values.replace(' ', ' or ')}"] if acr_values else []
-        needs += [f"within the last {int(max_age) // 60 or 1} minute(s)"] if max_age.isdigit() else []
+        if max_age.isascii() and max_age.isdigit() and len(max_age) < 10:  # no 5000-digit int() for a stranger
+            needs.append(f"within the last {int(max_age) // 60 or 1} minute(s)")
         self.set_header("Cache-Control", "no-store")
         self.render(
             "login.html",

@@ -115,6 +115,11 @@ class LoginPageTest(PagesTestCase):
         body = page.body.decode()
         self.assertIn("log in with &lt;script&gt;x&lt;/script&gt;, within the last 10 minute(s)", body)
         self.assertNotIn("<script>x", body)
+        for hostile in ("9" * 5000, "١٢", "-5", "1e9"):
+            with self.subTest(max_age=hostile[:10]):
+                page = self.get("/login?" + urllib.parse.urlencode({"acr_values": "passkey", "max_age": hostile}))
+                self.assertEqual(page.code, 200)
+                self.assertIn("This page needs a new login: log in with passkey.", page.body.decode())
 
 
 class ElementsUrlTest(PagesTestCase):
