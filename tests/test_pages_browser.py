@@ -202,6 +202,8 @@ class LoginPageTest(PagesBrowserTestCase):
             self.assertEqual(errors, [])
 
     async def log_in_with_the_element(self, page: Any, email: str) -> None:
+        # Typed into before register() has resolved, the element can re-render and lose what was typed.
+        await page.locator("html[data-hanko-ready=true]").wait_for(state="attached")
         await page.locator("hanko-auth input[type=email]").fill(email)
         await page.locator("hanko-auth").get_by_role("button", name="Continue").click()
 
