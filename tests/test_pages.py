@@ -144,7 +144,9 @@ class RedirectTest(PageTestCase):
         # A cookie-authenticated POST from another origin: still 403 JSON.
         foreign = {"Cookie": f"hanko={self.hanko.mint(USER)}", "Origin": "https://evil.example"}
         response = self.fetch("/app", method="POST", body="{}", headers=foreign, follow_redirects=False)
-        self.assertEqual((response.code, json.loads(response.body)["error"]), (403, "cross_origin_request"))
+        self.assertEqual(response.code, 403)
+        if not self._app.settings.get("cross_origin_protection"):  # else Tornado refuses it first, with its page
+            self.assertEqual(json.loads(response.body)["error"], "cross_origin_request")
 
     def test_the_api_mixin_is_unchanged(self) -> None:
         response = self.get("/api", self.hanko.mint(USER, lifetime=-3600))
