@@ -225,6 +225,13 @@ class HankoAuthMixin(_Handler):
             log.info("refused a session token from %s: %s", self.request.remote_ip, error.reason)
         elif isinstance(error, AuthenticationError):
             log.debug("no session token from %s for %s", self.request.remote_ip, self.request.path)
+        self.on_hanko_refused(error)
+
+    def on_hanko_refused(self, error: HankoError) -> None:
+        """Answer a refused request (already logged and counted): ``error``'s status and JSON body.
+
+        Override to answer otherwise; :class:`~hanko_tornado.pages.HankoPageMixin` sends a browser to log in.
+        """
         error.answer(self)
 
 
