@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from hanko_tornado.session_protocol import parse_rfc3339
@@ -328,4 +328,3 @@ def read_list(document: Any, read: Callable[[Any], _T], what: str) -> tuple[_T, 
     if not isinstance(document, list):
         raise ValueError(f"the {what} are not a JSON array")
     return tuple(read(item) for item in document)
-
