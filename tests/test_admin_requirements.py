@@ -25,7 +25,7 @@ from hanko_tornado.testing import HankoTestCase
 from hanko_tornado.user import HankoUser
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-import server  # noqa: E402
+import server
 
 
 class Clock:

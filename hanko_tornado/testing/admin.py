@@ -105,6 +105,8 @@ class FakeAdmin:
         self.api_key: str | None = None
         #: When set, every admin call fails this way (see :data:`AdminFault`).
         self.fault: AdminFault | None = None
+        #: The HTTP methods :attr:`fault` applies to; empty for all.
+        self.fault_methods: set[str] = set()
         self.retry_after = "7"
         self.slow_seconds = 10.0
         #: Calls served, by ``"METHOD path"``.

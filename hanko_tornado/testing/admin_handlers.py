@@ -39,6 +39,8 @@ class _AdminHandler(tornado.web.RequestHandler):
             self.answer(401, {"code": 401, "message": "Unauthorized"})
             return
         fault = self.admin.fault
+        if self.admin.fault_methods and self.request.method not in self.admin.fault_methods:
+            fault = None
         if fault == "slow":
             await asyncio.sleep(self.admin.slow_seconds)
         elif fault == "drop":
