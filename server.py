@@ -46,6 +46,7 @@ from hanko_tornado.admin import (
     HankoAdminSettings,
     HankoAdminWebhookHandler,
     admin_client_for,
+    close_admin,
     log_out_everywhere,
     private_metadata_has,
     webhook_health_for,
@@ -474,6 +475,7 @@ async def serve(
         log.warning("%d request(s) still in flight after %g s: closing their connections", unfinished, grace)
     await server.close_all_connections()
     await verifier.close()
+    await close_admin(app)
     if verifier.settings.cache is not None:
         await close_cache(verifier.settings.cache)
     log.info("stopped")

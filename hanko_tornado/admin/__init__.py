@@ -26,7 +26,7 @@ from hanko_tornado.admin.errors import (
 )
 from hanko_tornado.admin.health import AdminReadinessHandler, WebhookHealth, WebhookState, webhook_health_for
 from hanko_tornado.admin.logout import log_out_everywhere, revoke_session
-from hanko_tornado.admin.metadata_cache import MetadataCache, forget_for_event, metadata_cache_for
+from hanko_tornado.admin.metadata_cache import MetadataCache, close_admin, forget_for_event, metadata_cache_for
 from hanko_tornado.admin.models import (
     AdminEmail,
     AdminSession,
@@ -67,6 +67,7 @@ __all__ = [
     "WebhookState",
     "Webhooks",
     "admin_client_for",
+    "close_admin",
     "forget_for_event",
     "log_out_everywhere",
     "metadata_cache_for",

@@ -31,7 +31,7 @@ from hanko_tornado.cache import CACHE_BACKOFF_SECONDS, SealedCache, describe_fai
 from hanko_tornado.tokens import verifier_for
 from hanko_tornado.user import FrozenDict, freeze
 
-__all__ = ["MetadataCache", "forget_for_event", "metadata_cache_for"]
+__all__ = ["MetadataCache", "close_admin", "forget_for_event", "metadata_cache_for"]
 
 log = logging.getLogger("hanko_tornado")
 
@@ -175,11 +175,16 @@ class MetadataCache:
         if self._listener is None and not self._closed:
             self._listener = asyncio.ensure_future(self._listening())
 
+    def _stopping(self) -> bool:
+        # redis-py can swallow the cancellation of a read: a cancelled listener still sees it was asked to stop.
+        task = asyncio.current_task()
+        return self._closed or (task is not None and getattr(task, "cancelling", lambda: 0)() > 0)
+
     async def _listening(self) -> None:
-        while not self._closed:
+        while not self._stopping():
             shared = self._shared()
             assert shared is not None
-            messages = shared.subscribe(self._channel, "metadata-forget", stopped=lambda: self._closed)
+            messages = shared.subscribe(self._channel, "metadata-forget", stopped=self._stopping)
             try:
                 async for text in messages:
                     if text is None:  # (re)subscribed: what was dropped meanwhile may be remembered here
@@ -190,12 +195,24 @@ class MetadataCache:
                         if is_uuid(user_id):
                             self._drop(user_id)
             except asyncio.CancelledError:
+                self._closed = True
                 raise
             except Exception as error:  # noqa: BLE001 - Redis failing must not stop this process; it listens again
                 log.warning("stopped hearing of metadata changes (%s); listening again", describe_failure(error))
             finally:
                 await messages.aclose()
-            await asyncio.sleep(CACHE_BACKOFF_SECONDS)
+            if not self._stopping():
+                await asyncio.sleep(CACHE_BACKOFF_SECONDS)
+
+
+async def close_admin(application: tornado.web.Application) -> None:
+    """Close what the admin API uses in ``application`` (its metadata cache's listener, its client); on shutdown."""
+    cache = application.settings.get("hanko_admin_metadata")
+    if isinstance(cache, MetadataCache):
+        await cache.close()
+    client = application.settings.get("hanko_admin_client")
+    if isinstance(client, HankoAdminClient):
+        await client.close()
 
 
 def metadata_cache_for(application: tornado.web.Application) -> MetadataCache:
