@@ -15,27 +15,18 @@ never a crash::
 from __future__ import annotations
 
 import datetime
-import email.utils
 import json
 import logging
-import math
-import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import tornado.web
-from tornado.httpclient import HTTPRequest, HTTPResponse
+from tornado.httpclient import HTTPRequest
 from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
-from hanko_tornado.admin.errors import (
-    AdminNotFoundError,
-    AdminRateLimitedError,
-    AdminRequestError,
-    AdminUnauthorizedError,
-    AdminUnavailableError,
-    HankoAdminError,
-)
+from hanko_tornado.admin.answers import error_for, read, read_json
+from hanko_tornado.admin.errors import AdminUnavailableError, HankoAdminError
 from hanko_tornado.admin.models import (
     AdminEmail,
     AdminSession,
@@ -83,7 +74,7 @@ class HankoAdminClient:
     async def get_user(self, user_id: str) -> AdminUser:
         """The user, with emails and metadata (``GET /users/:id``).  :raises AdminNotFoundError: no such user."""
         _, document, _ = await self._call("GET", f"/users/{_id(user_id, 'user_id')}", "/users/:id")
-        return _read(AdminUser.from_json, document, "GET /users/:id")
+        return read(AdminUser.from_json, document, "GET /users/:id")
 
     async def list_users(
         self,
@@ -126,14 +117,14 @@ class HankoAdminClient:
         """The user's email addresses (``GET /users/:user_id/emails``; an unknown user has none)."""
         path = f"/users/{_id(user_id, 'user_id')}/emails"
         _, document, _ = await self._call("GET", path, "/users/:user_id/emails")
-        return _read(lambda d: read_list(d, AdminEmail.from_json, "emails"), document, "GET emails")
+        return read(lambda d: read_list(d, AdminEmail.from_json, "emails"), document, "GET emails")
 
     # Metadata -----------------------------------------------------------------------------------------------
     async def get_metadata(self, user_id: str) -> UserMetadata:
         """The user's public, private and unsafe metadata (``GET /users/:id/metadata``; empty where none)."""
         path = f"/users/{_id(user_id, 'user_id')}/metadata"
         _, document, _ = await self._call("GET", path, "/users/:id/metadata", ok=(200, 204))
-        return _read(UserMetadata.from_json, document, "GET metadata")
+        return read(UserMetadata.from_json, document, "GET metadata")
 
     async def patch_metadata(
         self, user_id: str, *, public: Any = UNCHANGED, private: Any = UNCHANGED, unsafe: Any = UNCHANGED
@@ -154,14 +145,14 @@ class HankoAdminClient:
             raise ValueError("give at least one of public, private, unsafe")
         path = f"/users/{_id(user_id, 'user_id')}/metadata"
         _, document, _ = await self._call("PATCH", path, "/users/:id/metadata", body=patch, ok=(200, 204))
-        return _read(UserMetadata.from_json, document, "PATCH metadata")
+        return read(UserMetadata.from_json, document, "PATCH metadata")
 
     # Sessions -----------------------------------------------------------------------------------------------
     async def list_sessions(self, user_id: str) -> tuple[AdminSession, ...]:
         """The user's active sessions, newest first (``GET /users/:user_id/sessions``; no paging)."""
         path = f"/users/{_id(user_id, 'user_id')}/sessions"
         _, document, _ = await self._call("GET", path, "/users/:user_id/sessions")
-        return _read(lambda d: read_list(d, AdminSession.from_json, "sessions"), document, "GET sessions")
+        return read(lambda d: read_list(d, AdminSession.from_json, "sessions"), document, "GET sessions")
 
     async def delete_session(self, user_id: str, session_id: str) -> None:
         """End one session at Hanko (``DELETE /users/:user_id/sessions/:session_id``; Hanko sends
@@ -210,14 +201,14 @@ class HankoAdminClient:
     async def list_webhooks(self) -> Webhooks:
         """The webhooks in Hanko's database (with ``enabled`` and ``failures``) and in its config file."""
         _, document, _ = await self._call("GET", "/webhooks", "/webhooks")
-        return _read(Webhooks.from_json, document, "GET /webhooks")
+        return read(Webhooks.from_json, document, "GET /webhooks")
 
     async def enable_webhook(self, webhook: Webhook) -> Webhook:
         """Switch a database webhook back on, with its callback and events, failures reset (``PUT /webhooks/:id``)."""
         body = {"callback": webhook.callback, "events": list(webhook.events), "enabled": True}
         path = f"/webhooks/{_id(webhook.id, 'webhook.id')}"
         _, document, _ = await self._call("PUT", path, "/webhooks/:id", body=body)
-        return _read(Webhook.from_json, document, "PUT /webhooks/:id")
+        return read(Webhook.from_json, document, "PUT /webhooks/:id")
 
     async def close(self) -> None:
         """Close the HTTP client, for good: later calls raise :class:`AdminUnavailableError`."""
@@ -237,7 +228,7 @@ class HankoAdminClient:
             )
         return self._http_client
 
-    async def _page(self, path: str, query: Any, read: Callable[[Any], _T]) -> Page[_T]:
+    async def _page(self, path: str, query: Any, read_item: Callable[[Any], _T]) -> Page[_T]:
         _, document, headers = await self._call("GET", f"{path}?{urlencode(query)}", path)
         pairs = query if isinstance(query, list) else list(query.items())
         numbers = dict(pairs)
@@ -246,9 +237,9 @@ class HankoAdminClient:
             total = headers.get("X-Total-Count", "")
             if not (total.isascii() and total.isdigit()):
                 raise ValueError("X-Total-Count is missing or not a count")
-            return Page(read_list(document, read, "items"), int(total), numbers["page"], numbers["per_page"])
+            return Page(read_list(document, read_item, "items"), int(total), numbers["page"], numbers["per_page"])
 
-        return _read(page, document, f"GET {path}")
+        return read(page, document, f"GET {path}")
 
     async def _call(
         self, method: str, path: str, template: str, *, body: Any = None, ok: tuple[int, ...] = (200,)
@@ -278,68 +269,12 @@ class HankoAdminClient:
         except Exception as error:  # noqa: BLE001 - whatever the transport does, the caller gets one error family
             raise self._failed(AdminUnavailableError(f"{what}: {describe_failure(error)}")) from None
         if response.code in ok:
-            return response.code, _json(response, what) if response.code != 204 else None, response.headers
-        raise self._failed(_error_for(response, what))
+            return response.code, read_json(response, what) if response.code != 204 else None, response.headers
+        raise self._failed(error_for(response, what))
 
     def _failed(self, error: HankoAdminError) -> HankoAdminError:
         log.warning("Hanko's admin API call failed: %s", error)
         return error
-
-
-def _json(response: HTTPResponse, what: str) -> Any:
-    try:
-        return json.loads(response.body or b"null")
-    except (ValueError, RecursionError, UnicodeDecodeError):
-        raise AdminUnavailableError(f"{what}: the answer is not JSON", response.code) from None
-
-
-def _read(read: Callable[[Any], _T], document: Any, what: str) -> _T:
-    try:
-        return read(document)
-    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as error:
-        log.warning("Hanko's admin API answered %s with an unexpected shape: %s", what, error)
-        raise AdminUnavailableError(f"{what}: unexpected answer ({error})") from None
-
-
-def _error_for(response: HTTPResponse, what: str) -> HankoAdminError:
-    status = response.code
-    if status == 599:
-        reason = describe_failure(response.error) if response.error is not None else "no answer"
-        return AdminUnavailableError(f"{what}: {reason}", 0)
-    if status in (401, 403):
-        return AdminUnauthorizedError(f"{what}: HTTP {status} (check {ADMIN_API_URL_VARIABLE} and the API key)", status)
-    if status == 404:
-        return AdminNotFoundError(f"{what}: HTTP 404", status)
-    if status == 429:
-        return AdminRateLimitedError(f"{what}: HTTP 429", status, _retry_after(response))
-    if 400 <= status < 500:
-        return AdminRequestError(what, status, _hanko_message(response))
-    return AdminUnavailableError(f"{what}: HTTP {status}", status, _retry_after(response))
-
-
-def _retry_after(response: HTTPResponse) -> int:
-    """``Retry-After`` in whole seconds (a number or an HTTP date), from 1 to an hour; 1 when absent or bad."""
-    raw = (response.headers.get("Retry-After") or "").strip()
-    seconds: float = 1
-    if raw.isascii() and raw.isdigit():
-        seconds = int(raw[:6])
-    elif raw:
-        try:
-            seconds = email.utils.parsedate_to_datetime(raw).timestamp() - time.time()
-        except (TypeError, ValueError, IndexError, OverflowError):
-            seconds = 1
-    return int(min(max(1, math.ceil(seconds)), _MAX_RETRY_AFTER))
-
-
-def _hanko_message(response: HTTPResponse) -> str:
-    """Hanko's ``message`` from an error body, printable and short; ``""`` when there is none."""
-    try:
-        message = json.loads(response.body or b"{}").get("message")
-    except (ValueError, AttributeError, RecursionError, UnicodeDecodeError):
-        return ""
-    if not isinstance(message, str):
-        return ""
-    return "".join(c if c.isprintable() else "?" for c in message[:_MAX_MESSAGE])
 
 
 def _id(value: str, name: str) -> str:
