@@ -75,10 +75,16 @@ def private_metadata_has(name: str, value: str | int | bool) -> LoadingRequireme
     if type(value) not in (str, int, bool):
         raise TypeError(f"private_metadata_has() compares with a string, whole number or bool, got {value!r}")
 
+    kind = type(value)  # JSON equality: true is not 1
+
     def has(private: Mapping[str, Any]) -> bool:
         member = private.get(name)
-        members = member if type(member) is tuple else (member,)
-        return any(item == value and type(item) is type(value) for item in members)
+        if type(member) is tuple:
+            for item in member:
+                if item == value and type(item) is kind:
+                    return True
+            return False
+        return member == value and type(member) is kind
 
     return _PrivateMetadataCheck(f"private_metadata[{json.dumps(name)}] has {json.dumps(value)}", has)
 
