@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import email.utils
 import time
@@ -260,6 +261,18 @@ class HostileAnswersTest(AdminClientCase):
         self.assertTrue(lines)
         for text in texts:
             self.assertNotIn(KEY[-20:], text)
+
+    @gen_test(timeout=120)
+    async def test_calls_in_flight_are_bounded_by_concurrency_and_the_rest_wait_their_turn(self) -> None:
+        users = [self.hanko.admin.add_user().id for _ in range(6)]
+        self.hanko.admin.fault, self.hanko.admin.slow_seconds = "slow", 0.2
+        client = HankoAdminClient(self.hanko.admin.settings(concurrency=2, timeout=60))
+        try:
+            found = await asyncio.gather(*(client.get_user(user) for user in users))
+        finally:
+            await client.close()
+        self.assertEqual([user.id for user in found], users)
+        self.assertEqual(self.hanko.admin.most_in_flight, 2)
 
     @gen_test
     async def test_the_key_is_sent_as_hanko_cloud_expects(self) -> None:

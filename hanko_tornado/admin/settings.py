@@ -61,8 +61,10 @@ class HankoAdminSettings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "api_url", _normalize(self.api_url, self.allow_http is True))
         key = self.api_key.strip() if isinstance(self.api_key, str) else self.api_key
-        if key is not None and (not isinstance(key, str) or not key or not key.isascii() or not key.isprintable()):
-            raise ConfigurationError("api_key", "must be printable ASCII text (your Hanko Cloud API key), or unset")
+        if key is not None and (not isinstance(key, str) or not key.isascii() or not key.isprintable() or " " in key):
+            raise ConfigurationError(
+                "api_key", "must be printable ASCII without spaces (a Hanko Cloud API key), or unset"
+            )
         object.__setattr__(self, "api_key", key or None)
         where = urlsplit(self.api_url)
         if key and where.scheme == "http" and not is_loopback_host(where.hostname or ""):

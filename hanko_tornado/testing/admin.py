@@ -109,8 +109,9 @@ class FakeAdmin:
         self.fault_methods: set[str] = set()
         self.retry_after = "7"
         self.slow_seconds = 10.0
-        #: Calls served, by ``"METHOD path"``.
+        #: Calls served, by ``"METHOD path"``; calls being answered now, and the most there were at once.
         self.calls: list[str] = []
+        self.in_flight = self.most_in_flight = 0
 
     @property
     def url(self) -> str:

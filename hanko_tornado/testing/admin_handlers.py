@@ -34,6 +34,8 @@ class _AdminHandler(tornado.web.RequestHandler):
 
     async def prepare(self) -> None:
         self.admin.calls.append(f"{self.request.method} {self.request.path}")
+        self.admin.in_flight += 1
+        self.admin.most_in_flight = max(self.admin.most_in_flight, self.admin.in_flight)
         key = self.admin.api_key
         if key is not None and self.request.headers.get("Authorization") != f"Bearer {key}":
             self.answer(401, {"code": 401, "message": "Unauthorized"})
@@ -57,6 +59,17 @@ class _AdminHandler(tornado.web.RequestHandler):
             self.finish(json.dumps([{"id": 5, "enabled": "yes"}] if self.request.method == "GET" else {"id": 5}))
         elif fault == "huge":
             self.finish("[" + ",".join(["{}"] * (3 * 1024 * 1024)) + "]")
+
+    def on_finish(self) -> None:
+        self._done()
+
+    def on_connection_close(self) -> None:
+        self._done()
+
+    def _done(self) -> None:
+        if not getattr(self, "_counted_done", False):
+            self._counted_done = True
+            self.admin.in_flight -= 1
 
     def answer(self, status: int, body: Any = None) -> None:
         self.set_status(status)
