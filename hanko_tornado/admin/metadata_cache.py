@@ -60,7 +60,10 @@ class MetadataCache:
         self._get_shared = get_shared
         self._entries: collections.OrderedDict[str, tuple[float, FrozenDict]] = collections.OrderedDict()
         self._loading: dict[str, asyncio.Future[FrozenDict]] = {}
-        self._forgotten: dict[str, float] = {}
+        # Per user, when it was last dropped: a count of drops (for answers fetched here) and the time
+        # (for entries other processes wrote).
+        self._drops = 0
+        self._forgotten: dict[str, tuple[int, float]] = {}
         self._channel = f"hanko_tornado:metadata:{client.settings.api_url}"
         self._listener: asyncio.Task[None] | None = None
         self._closed = False
@@ -106,15 +109,16 @@ class MetadataCache:
 
     def _drop(self, user_id: str) -> None:
         self._entries.pop(user_id, None)
-        self._forgotten[user_id] = self.clock()
+        self._drops += 1
+        self._forgotten[user_id] = (self._drops, self.clock())
         while len(self._forgotten) > _MAX_ENTRIES:
             self._forgotten.pop(next(iter(self._forgotten)))
 
     async def _load(self, user_id: str) -> FrozenDict:
-        started = self.clock()
+        started, drops = self.clock(), self._drops
         shared = await self._read_shared(user_id, started)
         if shared is not None:
-            self._remember(user_id, shared, started)
+            self._remember(user_id, shared, drops)
             return shared[1]
         try:
             private = (await self.client.get_metadata(user_id)).private
@@ -126,17 +130,19 @@ class MetadataCache:
                 log.warning("serving user %s's remembered private metadata: the admin API fails", user_id)
                 return stale[1]
             raise
-        self._remember(user_id, (started, private), started)
-        await self._write_shared(user_id, started, private)
+        if self._remember(user_id, (started, private), drops):
+            await self._write_shared(user_id, started, private)
         return private
 
-    def _remember(self, user_id: str, entry: tuple[float, FrozenDict], started: float) -> None:
-        if self._forgotten.get(user_id, -1.0) >= started:
-            return  # dropped while this was fetched: the answer may be from before the change
+    def _remember(self, user_id: str, entry: tuple[float, FrozenDict], drops: int) -> bool:
+        """Keep ``entry`` unless the user was dropped since its fetch began (``drops`` then); whether it was kept."""
+        if self._forgotten.get(user_id, (0, 0.0))[0] > drops:
+            return False  # dropped while this was fetched: the answer may be from before the change
         self._entries[user_id] = entry
         self._entries.move_to_end(user_id)
         if len(self._entries) > _MAX_ENTRIES:
             self._entries.popitem(last=False)
+        return True
 
     def _shared(self) -> SealedCache | None:
         return self._get_shared() if self._get_shared is not None else None
@@ -160,13 +166,13 @@ class MetadataCache:
         except (ValueError, TypeError, KeyError, RecursionError) as error:
             log.warning("ignoring a malformed shared metadata entry: %s", describe_failure(error))
             return None
-        if not now - self.ttl < fetched_at <= now + 10 or self._forgotten.get(user_id, -1.0) >= fetched_at:
+        if not now - self.ttl < fetched_at <= now + 10 or self._forgotten.get(user_id, (0, -1.0))[1] >= fetched_at:
             return None
         return fetched_at, freeze(private)
 
     async def _write_shared(self, user_id: str, fetched_at: float, private: Mapping[str, Any]) -> None:
         shared = self._shared()
-        if shared is None or not shared.can_publish or self._forgotten.get(user_id, -1.0) >= fetched_at:
+        if shared is None or not shared.can_publish:
             return
         text = json.dumps({"user": user_id, "fetched_at": float(fetched_at), "private": private})
         await shared.set(self._key(user_id), "metadata", text, ttl=self.ttl)
