@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import pathlib
 import sys
@@ -9,6 +10,7 @@ import uuid
 from typing import Any
 
 import tornado.web
+from tornado.testing import gen_test
 
 from hanko_tornado import CorsSettings, HankoAuthMixin
 from hanko_tornado.admin import (
@@ -181,6 +183,20 @@ class WebhookInvalidationTest(RolesCase):
         self.assertEqual(send(others), 200, "replayed: answered, not handed on")
         self.assertEqual(cache.fresh(other_id), {"roles": ("admin",)}, "a replay drops nothing")
         self.assertEqual(cache.fresh(victim_id), {"roles": ("admin",)}, "the victim's answer was never dropped")
+
+
+class InFlightDropTest(RolesCase):
+    @gen_test(timeout=60)
+    async def test_an_answer_fetched_across_a_drop_is_not_remembered(self) -> None:
+        user_id, _ = self.user_with(roles=["admin"])
+        cache = self._app.settings["hanko_admin_metadata"]
+        self.hanko.admin.fault, self.hanko.admin.slow_seconds = "slow", 0.3
+        loading = asyncio.ensure_future(cache.private_metadata(user_id))
+        while not self.hanko.admin.calls:
+            await asyncio.sleep(0.01)
+        await cache.forget(user_id)  # the change happened while Hanko was answering
+        self.assertEqual(await loading, {"roles": ("admin",)}, "the request gets what Hanko said")
+        self.assertIsNone(cache.fresh(user_id), "but it may predate the change: not remembered")
 
 
 class NotConfiguredTest(HankoTestCase):
