@@ -50,6 +50,8 @@ def data_to_load(requirement: Requirement | None, user: HankoUser, handler: Any)
     loaders = remembered[1]
     if not loaders:
         return None
+    if len(loaders) == 1:  # the usual case, without a list
+        return loaders[0].load(user, handler)
     pending = [loading for loader in loaders if (loading := loader.load(user, handler)) is not None]
     if not pending:
         return None

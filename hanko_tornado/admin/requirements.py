@@ -44,7 +44,7 @@ class _PrivateMetadataCheck(LoadingRequirement):
         loaded = _LOADED.get()
         if loaded is not None and loaded[0] == user.id:
             return None
-        cache = metadata_cache_for(handler.application)
+        cache = handler.application.settings.get("hanko_admin_metadata") or metadata_cache_for(handler.application)
         remembered = cache.fresh(user.id)
         if remembered is not None:
             _LOADED.set((user.id, remembered))
