@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-import tornado.web
-
 from hanko_tornado.cors import cors_settings_of, origin_matches_host
 from hanko_tornado.errors import (
     AuthenticationError,
@@ -16,11 +14,11 @@ from hanko_tornado.errors import (
     MissingTokenError,
     RequirementError,
 )
-from hanko_tornado.projects import HankoProjects
+from hanko_tornado.request_verifier import request_project, request_verifier
 from hanko_tornado.requirement_data import data_to_load
 from hanko_tornado.requirements import Requirement, requirement_for
 from hanko_tornado.session_protocol import SessionStatus
-from hanko_tornado.tokens import TokenVerifier, verifier_for
+from hanko_tornado.tokens import TokenVerifier
 from hanko_tornado.user import HankoUser
 
 __all__ = ["HankoAuthMixin"]
@@ -77,16 +75,7 @@ class HankoAuthMixin(_Handler):
         The application's (its ``hanko`` setting); with a ``hanko_projects`` setting, the verifier of the
         project :meth:`get_hanko_project` names (404 when there is no such project).
         """
-        projects = self.settings.get("hanko_projects")
-        if projects is None:
-            return verifier_for(self.application)
-        if not isinstance(projects, HankoProjects):
-            raise TypeError("the 'hanko_projects' setting must be a HankoProjects")
-        project = self.get_hanko_project()
-        verifier = projects.verifier(project) if project is not None else None
-        if verifier is None:
-            raise tornado.web.HTTPError(404, "no Hanko project for this request")
-        return verifier
+        return request_verifier(self, self.get_hanko_project)
 
     def get_hanko_project(self) -> str | None:
         """The Hanko project this request's token must come from (with a ``hanko_projects`` setting).
@@ -94,11 +83,7 @@ class HankoAuthMixin(_Handler):
         What the projects' ``select`` says of the request; override to decide here (from
         ``self.path_kwargs``, say).  ``None`` for none: 404.
         """
-        projects = self.settings["hanko_projects"]
-        if projects.select is None:
-            raise TypeError("give HankoProjects a select=, or override get_hanko_project()")
-        project: str | None = projects.select(self.request)
-        return project
+        return request_project(self)
 
     def get_hanko_requirement(self) -> Requirement | None:
         """What the user must meet on this request: the method's ``@requires(...)``, else ``hanko_requires``."""

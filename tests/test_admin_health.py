@@ -71,7 +71,7 @@ class ReadinessTest(WebhookHealthCase):
         self.assertEqual((code, body["webhook"]["enabled"], body["webhook"]["failures"]), (200, False, 6))
         self.assertEqual(body["status"], "ready", "every process sees the same webhook: none leaves the rotation")
         self.assertIn("hanko_webhook_enabled 0.0", self.gauge())
-        self.assertIn("hanko_webhook_failures 6.0", self.gauge())
+        self.assertIn("hanko_webhook_failed_deliveries 6.0", self.gauge())
 
     def test_an_admin_api_that_fails_leaves_the_last_answer_and_says_so(self) -> None:
         self.ready()

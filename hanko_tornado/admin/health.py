@@ -152,7 +152,7 @@ class AdminReadinessHandler(ReadinessHandler):
         super().initialize(require_shared_cache, wait)
         self.require_webhook = require_webhook
 
-    async def get(self) -> None:
+    async def get(self, *args: str, **kwargs: str) -> None:
         health = webhook_health_for(self.application)
         report, state = await asyncio.gather(
             readiness(self.get_hanko_verifier(), require_shared_cache=self.require_shared_cache, wait=self.wait),
@@ -168,7 +168,7 @@ class AdminReadinessHandler(ReadinessHandler):
 
 
 class _WebhookCollector:
-    """Exports ``hanko_webhook_enabled`` and ``hanko_webhook_failures`` for every watched :class:`WebhookHealth`."""
+    """Exports ``hanko_webhook_enabled`` and ``hanko_webhook_failed_deliveries`` of every watched health."""
 
     def __init__(self) -> None:
         self.health: weakref.WeakSet[WebhookHealth] = weakref.WeakSet()
@@ -190,7 +190,9 @@ class _WebhookCollector:
         enabled = GaugeMetricFamily(
             "hanko_webhook_enabled", "1 while Hanko has this service's webhook switched on, 0 once it switched it off."
         )
-        failures = GaugeMetricFamily("hanko_webhook_failures", "Failed deliveries in a row Hanko counts for it.")
+        failures = GaugeMetricFamily(
+            "hanko_webhook_failed_deliveries", "Failed deliveries in a row Hanko counts for this service's webhook."
+        )
         if known:
             enabled.add_metric((), min(int(bool(state.enabled)) for state in known))
             failures.add_metric((), max(state.failures or 0 for state in known))

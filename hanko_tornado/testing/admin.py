@@ -162,7 +162,7 @@ class FakeAdmin:
         del self.users[user_id]
         for session_id in [s.id for s in self.hanko.sessions.values() if s.user_id == user_id]:
             del self.hanko.sessions[session_id]
-        self.hanko._fire("user.delete", user.as_json())
+        self.hanko.fire_webhook("user.delete", user.as_json())
         return True
 
     def sessions_of(self, user_id: str) -> list[dict[str, Any]]:
