@@ -44,13 +44,24 @@ from hanko_tornado import (
     HankoSettings,
     verifier_for,
 )
+from hanko_tornado.admin import (
+    AdminReadinessHandler,
+    HankoAdminError,
+    HankoAdminSettings,
+    HankoAdminWebhookHandler,
+    admin_client_for,
+    close_admin,
+    log_out_everywhere,
+    private_metadata_has,
+    webhook_health_for,
+)
+from hanko_tornado.admin.settings import ADMIN_API_KEY_VARIABLE, ADMIN_API_URL_VARIABLE
 from hanko_tornado.cache import close_cache
 from hanko_tornado.health import LivenessHandler, ReadinessHandler
 from hanko_tornado.metrics import INSTALL_HINT, MetricsHandler, metrics_available, registry_for
 from hanko_tornado.pages import HankoPageMixin, safe_next_url
 from hanko_tornado.requirements import Requirement, max_age, passkey
 from hanko_tornado.settings import is_loopback_host
-from hanko_tornado.webhooks import HankoWebhookHandler
 from hanko_tornado.websocket import HankoWebSocketMixin
 
 log = logging.getLogger("server")
@@ -88,6 +99,63 @@ class RecentPasskeyHandler(ProtectedHandler):
 
     def initialize(self, requirement: Requirement) -> None:
         self.hanko_requires = requirement
+
+
+class AdminApiHandler(HankoAuthMixin, CorsHandler):
+    """A route that needs Hanko's admin API: 501, naming the variable to set, when it is not configured."""
+
+    async def prepare(self) -> None:
+        if "hanko_admin" not in self.settings:
+            self.set_status(501)
+            self.finish(
+                {
+                    "error": "admin_api_not_configured",
+                    "message": f"Set {ADMIN_API_URL_VARIABLE} (and {ADMIN_API_KEY_VARIABLE} on Hanko Cloud) "
+                    "to use this route.",
+                }
+            )
+            return
+        await super().prepare()
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(error, HankoAdminError):
+            self.clear()
+            error.answer(self)  # 404, 503 with Retry-After...: never what Hanko said
+        else:
+            super().write_error(status_code, **kwargs)
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if not isinstance(value, HankoAdminError):  # the client logged it already, without any secret
+            super().log_exception(typ, value, tb)
+
+
+class MeHandler(AdminApiHandler):
+    """The caller's profile from the admin API: emails and public metadata (never the private metadata)."""
+
+    async def get(self) -> None:
+        user = await admin_client_for(self.application).get_user(self.hanko_user.id)
+        emails = [{"address": e.address, "is_primary": e.is_primary, "is_verified": e.is_verified} for e in user.emails]
+        self.write({"user_id": user.id, "emails": emails, "public_metadata": user.metadata.public})
+
+
+class SessionsHandler(AdminApiHandler):
+    """``DELETE``: log the caller out everywhere, at Hanko and in every process at once."""
+
+    async def delete(self) -> None:
+        user = self.hanko_user
+        client, verifier = admin_client_for(self.application), verifier_for(self.application)
+        ended = await log_out_everywhere(client, verifier, user.id, also=user.session_id)
+        self.write({"message": "Logged out everywhere.", "sessions_ended": ended})
+
+
+class AdminOnlyHandler(AdminApiHandler):
+    """Only for users whose private metadata's ``roles`` hold ``"admin"`` (403 ``insufficient_scope`` otherwise)."""
+
+    hanko_requires = private_metadata_has("roles", "admin")
+
+    def get(self) -> None:
+        self.write({"message": "Hello, admin!", "user_id": self.hanko_user.id})
 
 
 class AppPage(HankoPageMixin, tornado.web.RequestHandler):
@@ -156,6 +224,7 @@ def make_app(
     step_up_max_age: int = 600,
     elements_url: str | None = None,
     dev_token: str | None = None,
+    admin: HankoAdminSettings | None = None,
 ) -> tornado.web.Application:
     """The example API and pages, with any extra ``routes``; ``step_up_max_age`` seconds for /protected/recent-passkey.
 
@@ -165,6 +234,8 @@ def make_app(
     Tornado's cross-origin protection is on by default where it exists (6.6+; older versions ignore the
     setting); the mixin's own check on cookie-authenticated requests works either way.  With ``hanko.metrics``
     not set (``HANKO_METRICS`` unset), metrics are counted and served when prometheus_client is installed.
+    With ``admin`` settings, /protected/me, /protected/sessions and /protected/admin use Hanko's admin API
+    (501 without), and readiness and metrics report whether Hanko still has the webhook switched on.
     """
     if hanko.metrics is None and metrics_available():
         hanko = dataclasses.replace(hanko, metrics=True)
@@ -172,18 +243,22 @@ def make_app(
     if elements_url is None and installed:
         elements_url = ELEMENTS_ROUTE + "elements.js"
     pages = {"elements_url": elements_url}
-    return tornado.web.Application(
+    admin_settings: dict[str, Any] = {"hanko_admin": admin} if admin is not None else {}
+    app = tornado.web.Application(
         [
             (r"/", RootHandler),
             (r"/protected", ProtectedHandler),
             (r"/protected/recent-passkey", RecentPasskeyHandler, {"requirement": passkey & max_age(step_up_max_age)}),
+            (r"/protected/me", MeHandler),
+            (r"/protected/sessions", SessionsHandler),
+            (r"/protected/admin", AdminOnlyHandler),
             (r"/ws", EchoSocket),
             (r"/app", AppPage, pages),
             (r"/login", LoginPage, {**pages, "dev_token": dev_token}),
             *elements_routes(installed),
-            (r"/webhooks/hanko", HankoWebhookHandler),  # authenticated by the token each webhook carries
+            (r"/webhooks/hanko", HankoAdminWebhookHandler),  # authenticated by the token each webhook carries
             (r"/healthz", LivenessHandler),
-            (r"/readyz", ReadinessHandler),
+            (r"/readyz", AdminReadinessHandler if admin is not None else ReadinessHandler),
             *metrics_routes(hanko),
             *(routes or []),
         ],
@@ -193,7 +268,11 @@ def make_app(
         cross_origin_protection=cross_origin_protection,
         login_url="/login",
         template_path=str(HERE / "templates"),
+        **admin_settings,
     )
+    if admin is not None:
+        webhook_health_for(app)  # hanko_webhook_enabled in the metrics from the first scrape
+    return app
 
 
 def elements_routes(installed: bool) -> list[Any]:
@@ -282,6 +361,8 @@ def dev_setup(args: argparse.Namespace) -> tuple[HankoSettings, list[Any], str]:
     url_host = f"[{args.host}]" if ":" in args.host else args.host
     hanko = HankoSettings(api_url=f"http://{url_host}:{args.port}{DEV_PREFIX}", audience=fake.audience)
     token = fake.mint("aaaaaaaa-0000-4000-8000-000000000014", lifetime=12 * 3600)
+    fake.admin.add_user("aaaaaaaa-0000-4000-8000-000000000014", email="dev@example.com", private={"roles": ["admin"]})
+    fake.admin.add_webhook(f"http://{url_host}:{args.port}/webhooks/hanko")  # its admin revocations reach us
     from hanko_tornado.testing.frontend import FakeFrontendApi  # the login flow <hanko-auth> runs, and logout
 
     return hanko, [*fake.routes(DEV_PREFIX), *FakeFrontendApi(fake).routes(DEV_PREFIX)], token
@@ -489,6 +570,7 @@ async def serve(
         log.warning("%d request(s) still in flight after %g s: closing their connections", unfinished, grace)
     await server.close_all_connections()
     await verifier.close()
+    await close_admin(app)
     if verifier.settings.cache is not None:
         await close_cache(verifier.settings.cache)
     log.info("stopped")
@@ -512,8 +594,10 @@ def main(argv: list[str] | None = None) -> int:
         elements_url = elements_url_from_env()
         if args.dev:
             hanko, routes, token = dev_setup(args)
+            admin: HankoAdminSettings | None = HankoAdminSettings(api_url=f"{hanko.api_url}/admin")
         else:
             hanko, routes = HankoSettings.from_env(), []
+            admin = HankoAdminSettings.from_env()
     except ConfigurationError as error:
         print(f"server.py: {error}", file=sys.stderr)
         return 2
@@ -540,6 +624,7 @@ def main(argv: list[str] | None = None) -> int:
         step_up_max_age=step_up_max_age,
         elements_url=elements_url,
         dev_token=token if args.dev else None,
+        admin=admin,
     )
     asyncio.run(serve(app, sockets, f"http://{args.host}:{args.port}", grace, lifeline))
     return 0

@@ -15,6 +15,7 @@ from hanko_tornado.errors import (
     RequirementError,
 )
 from hanko_tornado.request_verifier import request_project, request_verifier
+from hanko_tornado.requirement_data import data_to_load
 from hanko_tornado.requirements import Requirement, requirement_for
 from hanko_tornado.session_protocol import SessionStatus
 from hanko_tornado.tokens import TokenVerifier
@@ -147,6 +148,10 @@ class HankoAuthMixin(_Handler):
                 if from_cookie and token and self.request.method not in _SAFE_METHODS:
                     self._check_cookie_origin()
                 self.current_user = user
+                # A requirement that needs data from elsewhere (roles from the admin API) fetches it first.
+                loading = isinstance(user, HankoUser) and data_to_load(self.get_hanko_requirement(), user, self)
+                if loading:
+                    await loading
                 self._check_hanko_requirements(verifier, user)
             except HankoError as error:
                 verifier.metrics.refused(error)

@@ -16,6 +16,7 @@ from tornado.routing import URLSpec
 from tornado.testing import bind_unused_port
 
 from hanko_tornado.settings import HankoSettings
+from hanko_tornado.testing.admin import FakeAdmin
 from hanko_tornado.testing.keys import SigningKey
 from hanko_tornado.testing.sessions import FakeSession, open_session, validation_answer
 from hanko_tornado.testing.webhooks import WebhookSender
@@ -88,6 +89,8 @@ class FakeHanko:
         self.webhooks = self._sender.hooks
         #: Webhooks sent so far: (url, event, HTTP status, or 599 when the receiver could not be reached).
         self.deliveries = self._sender.deliveries
+        #: The admin API (users, metadata, sessions, webhooks), served under ``{api_url}/admin``.
+        self.admin = FakeAdmin(self)
         self._bound: tuple[socket.socket, int] | None = None
         self._server: HTTPServer | None = None
 
@@ -118,6 +121,7 @@ class FakeHanko:
         return [
             tornado.web.url(rf"{prefix}/\.well-known/jwks\.json", JwksHandler, {"hanko": self}),
             tornado.web.url(rf"{prefix}/sessions/validate", ValidateHandler, {"hanko": self}),
+            *self.admin.routes(f"{prefix}/admin"),
         ]
 
     def start(self) -> None:
