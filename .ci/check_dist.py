@@ -1,4 +1,4 @@
-"""The built sdist and wheel carry the LICENSE, the version of ``hanko_tornado.__version__`` and valid classifiers.
+"""The built sdist and wheel carry the LICENSE, MIT, ``hanko_tornado.__version__`` and known classifiers.
 
 Run by .ci/package with its tools environment (trove-classifiers installed):
 ``python .ci/check_dist.py DIST_DIR``. PyPI refuses an upload with a classifier it does not know.
@@ -39,6 +39,8 @@ def main(dist: pathlib.Path) -> int:
             problems.append("the sdist has no LICENSE")
     if metadata["Version"] != version:
         problems.append(f"the wheel is version {metadata['Version']}, hanko_tornado.__version__ is {version}")
+    if metadata["License-Expression"] != "MIT":
+        problems.append(f"the wheel's License-Expression is {metadata['License-Expression']!r}, not MIT")
     unknown = [c for c in metadata.get_all("Classifier", []) if c not in known_classifiers]
     if unknown:
         problems.append(f"classifiers PyPI does not know: {unknown}")
