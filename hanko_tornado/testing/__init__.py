@@ -16,7 +16,7 @@ fails on demand.  :class:`HankoTestCase` wires one into an
             self.assertEqual(response.code, 200)
 """
 
-from hanko_tornado.testing.case import HankoTestCase, fetch_concurrently
+from hanko_tornado.testing.case import HankoTestCase, SocketEnd, fetch_concurrently
 from hanko_tornado.testing.fake import FakeHanko, FakeSession, SigningKey
 
-__all__ = ["FakeHanko", "FakeSession", "HankoTestCase", "SigningKey", "fetch_concurrently"]
+__all__ = ["FakeHanko", "FakeSession", "HankoTestCase", "SigningKey", "SocketEnd", "fetch_concurrently"]
