@@ -33,7 +33,7 @@ def token_shape_problem(token: str) -> str | None:
         return "five parts: an encrypted JWT (JWE); Hanko's session tokens are signed JWTs with three parts"
     if dots != 2:
         return f"two dots expected (header.payload.signature), found {dots}: was it cut when copied?"
-    for position, (name, part) in enumerate(zip(_PARTS, token.split(".")), start=1):
+    for position, (name, part) in enumerate(zip(_PARTS, token.split("."), strict=True), start=1):
         if not part:
             return f"the {name} (part {position} of 3) is empty"
         if not _BASE64URL.fullmatch(part):
