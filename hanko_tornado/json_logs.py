@@ -64,7 +64,7 @@ class RequestIdTransform(tornado.web.OutputTransform):
 
 
 def log_request_as_json(handler: tornado.web.RequestHandler) -> None:
-    """Tornado's ``log_function``: one access line per request, its fields as JSON members (see :class:`JsonFormatter`)."""
+    """Tornado's ``log_function``: one access line per request, its fields as members (see :class:`JsonFormatter`)."""
     status = handler.get_status()
     request = handler.request
     fields: dict[str, Any] = {
