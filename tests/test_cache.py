@@ -49,9 +49,11 @@ class CacheUrlTest(unittest.TestCase):
     def test_urls(self) -> None:
         memory = cache_from_url("memory://")
         self.assertEqual(type(memory).__name__, "SimpleMemoryCache")
-        redis = cache_from_url("redis://:p%40ss@10.1.2.3:6380/2")
-        self.assertEqual((redis.endpoint, redis.port, redis.db, redis.password), ("10.1.2.3", 6380, 2, "p@ss"))
-        self.assertEqual(cache_from_url("rediss://cache.example.com").port, 6379)
+        options = cache_from_url("redis://:p%40ss@10.1.2.3:6380/2").client.connection_pool.connection_kwargs
+        self.assertEqual(
+            (options["host"], options["port"], options["db"], options["password"]), ("10.1.2.3", 6380, 2, "p@ss")
+        )
+        self.assertEqual(cache_from_url("rediss://cache.example.com").client.connection_pool.connection_kwargs["port"], 6379)
         for url in ["memcached://x", "redis://x/zero", "http://x"]:
             with self.subTest(url=url), self.assertRaises(ConfigurationError):
                 cache_from_url(url)
@@ -77,7 +79,7 @@ class CloseCacheTest(unittest.TestCase):
         cache = cache_from_url(redis.url)
 
         async def use_then_close() -> None:
-            await cache.set("key", "value")
+            await cache.write("key", "value", 60)
             self.assertEqual(redis.command("CLIENT", "LIST").count(b"id="), 2, "the cache's and this inline one")
             await close_cache(cache)
 
@@ -180,7 +182,7 @@ class PoisonTest(RedisTestCase):
     def poison(self, text: str) -> None:
         cache = self.cache()
         key = f"hanko_tornado:jwks:{self.hanko.settings().jwks_url}"
-        self.io_loop.run_sync(lambda: cache.set(key, text, ttl=600))
+        self.io_loop.run_sync(lambda: cache.write(key, text, 600))
 
     def test_entries_not_sealed_with_the_secret_are_refused(self) -> None:
         attacker = SigningKey.generate(key_size=2048)
