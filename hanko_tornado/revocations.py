@@ -160,7 +160,7 @@ class Revocations:
 
     async def _listening(self) -> None:
         failing = False
-        while not self._closed:
+        while not self._closed and not _cancelling():
             cache = self._get_cache()
             try:
                 await self._listen_once(cache)
@@ -191,7 +191,8 @@ class Revocations:
             else:
                 self._forget()  # what it remembers may include ends it could not read: verify those afresh
                 cache.metrics.shared_cache_failed("read")
-            while not self._stopped.is_set():  # checked too: redis-py can swallow a cancellation while it reads
+            # Checked too: redis-py can swallow a cancellation while it reads.
+            while not self._stopped.is_set() and not _cancelling():
                 data = await subscription.next_message(timeout=1.0)
                 end = None if data is None else self.records.message(cache, data)
                 if end is not None:
@@ -200,3 +201,9 @@ class Revocations:
             self.knows_every_end = False  # from the first failure on, an end may go unheard
             with contextlib.suppress(Exception):
                 await subscription.close()  # unsubscribes and returns the connection now, not when collected
+
+
+def _cancelling() -> bool:
+    """Whether the running task was asked to stop, even if what it awaited swallowed the cancellation (3.11+)."""
+    task = asyncio.current_task()
+    return task is not None and getattr(task, "cancelling", lambda: 0)() > 0

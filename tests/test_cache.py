@@ -53,7 +53,8 @@ class CacheUrlTest(unittest.TestCase):
         self.assertEqual(
             (options["host"], options["port"], options["db"], options["password"]), ("10.1.2.3", 6380, 2, "p@ss")
         )
-        self.assertEqual(cache_from_url("rediss://cache.example.com").client.connection_pool.connection_kwargs["port"], 6379)
+        tls = cache_from_url("rediss://cache.example.com").client.connection_pool.connection_kwargs
+        self.assertEqual((tls["port"], tls["ssl_check_hostname"]), (6379, True))
         for url in ["memcached://x", "redis://x/zero", "http://x"]:
             with self.subTest(url=url), self.assertRaises(ConfigurationError):
                 cache_from_url(url)
