@@ -153,12 +153,12 @@ class SealedCache:
         entry = seal_entry(self.secret, key, kind, text)
         return await self.attempt("write", lambda: self.store.write(key, entry, ttl))
 
-    async def publish(self, channel: str, kind: str, text: str) -> bool:
-        """Seal ``text`` for ``channel`` and ``kind`` and publish it; whether Redis took it."""
+    async def publish(self, channel: str, kind: str, text: str, *, urgent: bool = False) -> bool:
+        """Seal ``text`` for ``channel`` and ``kind`` and publish it; whether Redis took it (``urgent``: see call)."""
         if not self.can_publish:
             return False
         message = seal_entry(self.secret, channel, kind, text)
-        return await self.attempt("publish", lambda: self.store.publish(channel, message))
+        return await self.attempt("publish", lambda: self.store.publish(channel, message), urgent=urgent)
 
     async def delete(self, key: str) -> None:
         """Remove ``key``, if the cache answers."""
@@ -195,21 +195,22 @@ class SealedCache:
         except (ValueError, TypeError, KeyError):
             return False
 
-    async def attempt(self, what: str, operation: Callable[[], Awaitable[object]]) -> bool:
+    async def attempt(self, what: str, operation: Callable[[], Awaitable[object]], *, urgent: bool = False) -> bool:
         """Run ``operation`` as :meth:`call` does; whether the store took it."""
 
         async def done() -> bool:
             await operation()
             return True
 
-        return await self.call(what, done) is True
+        return await self.call(what, done, urgent=urgent) is True
 
-    async def call(self, what: str, operation: Callable[[], Awaitable[T]]) -> T | None:
+    async def call(self, what: str, operation: Callable[[], Awaitable[T]], *, urgent: bool = False) -> T | None:
         """``operation``'s answer, bounded; ``None`` when the store failed.
 
-        Skipped (``None``) while backing off; a failure is counted and starts a back-off.
+        Skipped (``None``) while backing off, unless ``urgent`` (an end to share: rare, and lost if skipped);
+        a failure is counted and starts a back-off.
         """
-        if not self.answering:
+        if not self.answering and not urgent:
             self.metrics.shared_cache_failed(what)  # skipped while backing off: this process's memory serves
             return None
         try:

@@ -54,8 +54,8 @@ class EndedRecords:
         entry = seal_entry(cache.secret, self.key(kind, ident), "ended", text)
         ttl = max(1.0, math.ceil(until - time.time()))
         field = f"{kind}:{ident}"
-        put = await cache.attempt("write", lambda: cache.store.put_record(self.table, field, entry, ttl))
-        return put and await cache.publish(self.channel, "ended", text)
+        put = await cache.attempt("write", lambda: cache.store.put_record(self.table, field, entry, ttl), urgent=True)
+        return put and await cache.publish(self.channel, "ended", text, urgent=True)
 
     async def read(self, cache: SealedCache, wanted: list[tuple[str, str]]) -> list[End]:
         """The ends recorded for ``wanted`` ``(kind, id)`` pairs, in one round trip; none when the store fails."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from hanko_tornado.store import CACHE_OPERATION_TIMEOUT, MAX_ENTRY_BYTES, Subscription, Value
@@ -53,6 +53,8 @@ class RedisStore:
     :param key: maps a key to the one Redis holds (aiocache's namespace), or ``None``.
     :param channels: where publish and subscribe go, when not through ``client`` (a Cluster).
     :param also_close: other clients closed with it (Sentinel's clients of the sentinels).
+    :param locate: asks where the primary is now, before an end is shared (Sentinel: a primary demoted by a
+        failover takes writes and publishes until the sentinels reconfigure it, seconds later, and loses them).
     """
 
     shared = True
@@ -66,12 +68,14 @@ class RedisStore:
         key: Callable[[str], str] | None = None,
         channels: ClusterChannels | None = None,
         also_close: Sequence[Any] = (),
+        locate: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self.client = client
         self.description = description
         self._key = key or (lambda name: name)
         self._channels = channels
         self._also_close = tuple(also_close)
+        self._locate = locate
 
     async def read(self, key: str) -> Value:
         return await self.client.getrange(self._key(key), 0, MAX_ENTRY_BYTES)  # type: ignore[no-any-return]
@@ -89,6 +93,8 @@ class RedisStore:
         await self.client.ping()
 
     async def publish(self, channel: str, message: str) -> None:
+        if self._locate is not None:
+            await self._locate()
         if self._channels is None:
             await self.client.publish(channel, message)
         else:
@@ -106,6 +112,8 @@ class RedisStore:
         return subscription
 
     async def put_record(self, table: str, field: str, value: str, ttl: float) -> None:
+        if self._locate is not None:
+            await self._locate()
         await self.client.eval(_PUT_RECORD, 1, self._key(table), field, value, str(max(1, round(ttl * 1000))))
 
     async def read_records(self, table: str, fields: Sequence[str]) -> list[Value]:
@@ -180,6 +188,14 @@ class ClusterChannels:
 class _RedisSubscription:
     def __init__(self, pubsub: Any) -> None:
         self._pubsub = pubsub
+        self._confirmed = self._reconnected = False
+        # redis-py reconnects a subscription by itself, and what was published meanwhile is lost: say so.
+        self._on_connect = pubsub.on_connect
+        pubsub.on_connect = self._connected  # a bound method: redis-py keeps it as a weak method
+
+    async def _connected(self, connection: Any) -> None:
+        self._reconnected = self._confirmed
+        await self._on_connect(connection)
 
     async def confirmed(self) -> None:
         # redis-py sends SUBSCRIBE without waiting: the caller may read the store only once Redis took it.
@@ -188,10 +204,13 @@ class _RedisSubscription:
         while loop.time() < deadline:
             message = await self._pubsub.get_message(timeout=max(0.0, deadline - loop.time()))
             if message is not None and message.get("type") == "subscribe":
+                self._confirmed = True
                 return
         raise TimeoutError("no confirmation of the subscription")
 
     async def next_message(self, timeout: float) -> Value:
+        if self._reconnected:
+            raise ConnectionError("the subscription was lost and made again: a message may have gone unheard")
         message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=timeout)
         if message is None or message.get("type") != "message":
             return None

@@ -186,7 +186,8 @@ def _sentinel(
         hosts, sentinel_kwargs=of_sentinels, **common, **_retrying()
     )
     client = sentinel.master_for(service, redis_class=redis.Redis, db=db)
-    return RedisStore(client, description=masked, also_close=sentinel.sentinels)
+    locate = client.connection_pool.get_master_address
+    return RedisStore(client, description=masked, also_close=sentinel.sentinels, locate=locate)
 
 
 def _cluster(hosts: list[tuple[str, int]], common: dict[str, Any], masked: str) -> RedisStore:
