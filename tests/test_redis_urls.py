@@ -50,9 +50,8 @@ class RedisUrlTest(unittest.TestCase):
         self.assertEqual([(h["host"], h["port"]) for h in hosts], [("s1", 26379), ("s2", 26380), ("::1", 26379)])
         self.assertEqual((hosts[0]["password"], hosts[0]["username"]), ("spw", None))
         cluster = cache_from_url("rediss+cluster://alice:pw@n1:7000,n2:7001")
-        self.assertEqual(
-            [(n.host, n.port) for n in cluster.client.nodes_manager.startup_nodes.values()], [("n1", 7000), ("n2", 7001)]
-        )
+        nodes = cluster.client.nodes_manager.startup_nodes.values()
+        self.assertEqual([(n.host, n.port) for n in nodes], [("n1", 7000), ("n2", 7001)])
 
     def test_malformed_urls_are_one_line_errors_without_the_password(self) -> None:
         bad = [
