@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import unittest
 
-from redis_server import Certificates
+from redis_server import Certificates, free_port
+from test_server import running_server
+from tornado.testing import AsyncTestCase, gen_test
 
 from hanko_tornado import ConfigurationError, HankoSettings
 from hanko_tornado.cache import cache_from_url
 from hanko_tornado.redis_urls import mask_url
+from hanko_tornado.testing import FakeHanko
 
 SECRET = "u" * 32
 
@@ -86,3 +90,46 @@ class RedisUrlTest(unittest.TestCase):
         self.assertEqual(mask_url("redis://alice:pw@h:1/0"), "redis://alice:***@h:1/0")
         self.assertEqual(mask_url("redis+sentinel://:p@w@s1,s2/m"), "redis+sentinel://:***@s1,s2/m")
         self.assertEqual(mask_url("redis://h/0"), "redis://h/0")
+
+
+class StartUpTest(AsyncTestCase):
+    """server.py with a wrong or unreachable cache URL: one line and exit 2, or a warning and a ready process."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.hanko = FakeHanko(key_size=2048)
+        self.hanko.start()
+
+    def tearDown(self) -> None:
+        self.io_loop.run_sync(self.hanko.stop)
+        super().tearDown()
+
+    def environment(self, url: str) -> dict[str, str]:
+        return {"HANKO_API_URL": self.hanko.api_url, "HANKO_CACHE_URL": url, "HANKO_CACHE_SECRET": SECRET}
+
+    @gen_test(timeout=60)
+    async def test_a_malformed_url_is_one_line_without_the_password(self) -> None:
+        async with running_server(self.environment("redis://alice:hunter2@h1,h2/0"), wait=False) as server:
+            _, stderr = await server.output()
+        self.assertEqual(server.process.returncode, 2)
+        self.assertEqual(
+            stderr.strip().splitlines(),
+            [
+                "server.py: HANKO_CACHE_URL: names several hosts "
+                "(redis+sentinel://, redis+cluster://?): redis://alice:***@h1,h2/0"
+            ],
+        )
+
+    @gen_test(timeout=60)
+    async def test_an_unreachable_redis_is_a_warning_and_the_process_is_ready(self) -> None:
+        url = f"redis://alice:hunter2@127.0.0.1:{free_port()}/0"
+        async with running_server(self.environment(url)) as server:
+            ready = await server.fetch("/readyz")
+            token = self.hanko.mint()
+            answer = await server.fetch("/protected", headers={"Authorization": f"Bearer {token}"})
+        self.assertEqual((ready.code, json.loads(ready.body)["shared_cache"], answer.code), (200, "degraded", 200))
+        _, stderr = await server.output()
+        self.assertNotIn("hunter2", stderr)
+        warnings = [line for line in stderr.splitlines() if "the shared cache failed" in line]
+        self.assertEqual(len(warnings), 1, stderr)
+        self.assertIn(url.replace("hunter2", "***"), warnings[0])
