@@ -16,7 +16,7 @@ from support import captured_logs
 from test_server import running_server
 from tornado.testing import AsyncTestCase, bind_unused_port, gen_test
 
-from hanko_tornado import ConfigurationError, HankoAuthMixin, HankoSettings, verifier_for
+from hanko_tornado import ConfigurationError, HankoAuthMixin, HankoSettings, InvalidTokenError, verifier_for
 from hanko_tornado.cache import (
     CACHE_BACKOFF_SECONDS,
     ENTRY_FORMAT,
@@ -418,3 +418,36 @@ class HostileSizeAndLoadTest(RedisTestCase):
         self.assertTrue(cache.answering)
         self.assertFalse(any("failed" in line for line in lines))
         await close_cache(cache.cache)
+
+
+class AiocacheRedisCacheTest(RedisTestCase):
+    """An application's own aiocache ``RedisCache`` (with a namespace) is adapted to its redis-py client."""
+
+    @gen_test(timeout=30)
+    async def test_it_shares_keys_and_ends(self) -> None:
+        from aiocache import RedisCache
+        from aiocache.serializers import StringSerializer
+
+        caches = [
+            RedisCache(serializer=StringSerializer(), endpoint="127.0.0.1", port=self.redis.port, namespace="app:")
+            for _ in range(2)
+        ]
+        self.caches.extend(caches)
+        first, second = (verifier_for(tornado.web.Application(hanko=self.settings(cache=c))) for c in caches)
+        session = str(uuid.uuid4())
+        token = self.hanko.mint(session_id=session)
+        for verifier in (first, second):
+            await verifier.verify_token(token)
+        self.assertEqual(self.hanko.jwks_fetches, 1)
+        self.assertIn(b"app::hanko_tornado:jwks", self.redis.command("KEYS", "*"))
+        await first.revocations.end("session", session, time.time() + 600)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                await second.verify_token(token)
+            except InvalidTokenError:
+                break
+            self.assertLess(time.monotonic(), deadline, "the end reached the other verifier")
+            await asyncio.sleep(0.05)
+        for verifier in (first, second):
+            await verifier.close()
