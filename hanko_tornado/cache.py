@@ -12,11 +12,12 @@ through Redis or Valkey, with ``pip install hanko-tornado[redis]``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -159,6 +160,31 @@ class SealedCache:
             return False
         message = seal_entry(self.secret, channel, kind, text)
         return await self.attempt("publish", lambda: self.store.publish(channel, message), urgent=urgent)
+
+    async def subscribe(
+        self, channel: str, kind: str, stopped: Callable[[], bool] = lambda: False
+    ) -> AsyncGenerator[str | None, None]:
+        """The texts published on ``channel`` sealed for ``kind``, in order; ``None`` once subscribed.
+
+        Messages that do not open are refused and logged.  Raises when the store fails (a subscription redis-py
+        made again by itself counts: messages may have been lost): the caller resubscribes.
+        """
+        subscription = await asyncio.wait_for(self.store.subscribe(channel), CACHE_OPERATION_TIMEOUT)
+        try:
+            yield None
+            while not stopped():  # checked too: redis-py can swallow a cancellation while it reads
+                data = await subscription.next_message(timeout=1.0)
+                if data is None:
+                    continue
+                try:
+                    text = decode_entry(data)
+                    if text is not None:
+                        yield open_entry(self.secret, channel, kind, text)
+                except ValueError as error:
+                    log.warning("refusing a message on the shared cache (%s): %s", kind, describe_failure(error))
+        finally:
+            with contextlib.suppress(Exception):
+                await subscription.close()
 
     async def delete(self, key: str) -> None:
         """Remove ``key``, if the cache answers."""

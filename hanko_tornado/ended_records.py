@@ -100,11 +100,6 @@ class EndedRecords:
             )
         return cursor == 0
 
-    def message(self, cache: SealedCache, data: Value) -> End | None:
-        """The end a published message carries, or ``None`` (logged) when it does not open."""
-        text = cache.open(self.channel, "ended", data)
-        return None if text is None else parse_end(text)
-
     def _open_field(self, cache: SealedCache, field: Value, value: Value) -> End | None:
         try:
             kind, _, ident = (decode_entry(field) or "").partition(":")

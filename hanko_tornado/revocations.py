@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 
 from hanko_tornado.cache import CACHE_BACKOFF_SECONDS, CACHE_OPERATION_TIMEOUT, SealedCache, describe_failure
-from hanko_tornado.ended_records import EndedRecords
+from hanko_tornado.ended_records import EndedRecords, parse_end
 from hanko_tornado.settings import HankoSettings
 from hanko_tornado.user import HankoUser
 
@@ -162,11 +162,18 @@ class Revocations:
         failing = False
         while not self._closed and not _cancelling():
             cache = self._get_cache()
+            messages = cache.subscribe(self.records.channel, "ended", stopped=self._stopping)
             try:
-                await self._listen_once(cache)
-                if failing:
-                    failing = False
-                    log.info("listening to ended sessions on the shared cache again")
+                async for text in messages:
+                    if text is None:  # subscribed: whatever ended while nobody listened is read from the records
+                        await self._read_every_end(cache)
+                        if failing:
+                            failing = False
+                            log.info("listening to ended sessions on the shared cache again")
+                        continue
+                    end = parse_end(text)
+                    if end is not None:
+                        self._apply(*end)
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001 - Redis failing must not stop this process; it listens again
@@ -177,30 +184,25 @@ class Revocations:
                         describe_failure(error),
                         CACHE_BACKOFF_SECONDS,
                     )
+            finally:
+                self.knows_every_end = False  # from the first failure on, an end may go unheard
+                await messages.aclose()  # unsubscribes and returns the connection now, not when collected
             # redis-py may swallow a cancellation and end the subscription instead: close() is also an event.
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stopped.wait(), CACHE_BACKOFF_SECONDS)
 
-    async def _listen_once(self, cache: SealedCache) -> None:
-        """Subscribe, read every record, then apply what is published until the store fails or this closes."""
-        subscription = await asyncio.wait_for(cache.store.subscribe(self.records.channel), CACHE_OPERATION_TIMEOUT)
-        try:
-            # Subscribed first, read second: an end recorded before the read is in it, one after it is published.
-            if await self.records.snapshot(cache, self._apply):
-                self.knows_every_end = True
-            else:
-                self._forget()  # what it remembers may include ends it could not read: verify those afresh
-                cache.metrics.shared_cache_failed("read")
-            # Checked too: redis-py can swallow a cancellation while it reads.
-            while not self._stopped.is_set() and not _cancelling():
-                data = await subscription.next_message(timeout=1.0)
-                end = None if data is None else self.records.message(cache, data)
-                if end is not None:
-                    self._apply(*end)
-        finally:
-            self.knows_every_end = False  # from the first failure on, an end may go unheard
-            with contextlib.suppress(Exception):
-                await subscription.close()  # unsubscribes and returns the connection now, not when collected
+    async def _read_every_end(self, cache: SealedCache) -> None:
+        """Apply every end recorded (subscribed first, read second: an end recorded before is in it, one after is
+        published); a table too large to read whole makes the remembered tokens be verified afresh."""
+        if await self.records.snapshot(cache, self._apply):
+            self.knows_every_end = True
+        else:
+            self._forget()
+            cache.metrics.shared_cache_failed("read")
+
+    def _stopping(self) -> bool:
+        # Checked too: redis-py can swallow a cancellation while it reads.
+        return self._stopped.is_set() or _cancelling()
 
 
 def _cancelling() -> bool:
