@@ -36,6 +36,14 @@ _URL_SAFE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
 _STANDARD = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/."
 # One pass over a token turns base64url into standard base64, keeps the dots, and any other byte into "!".
 _TO_STANDARD_BASE64 = bytes(_STANDARD[_URL_SAFE.index(byte)] if byte in _URL_SAFE else ord("!") for byte in range(256))
+# A part of n characters with n % 4 of 2 (or 3) ends in a character with 4 (or 2) unused low bits; they must
+# be zero, or one token could be written several ways (16 for an RS256 signature) and pass for as many tokens.
+_CANONICAL_LAST: tuple[frozenset[int], ...] = (
+    frozenset(_STANDARD),
+    frozenset(_STANDARD),  # one character over a multiple of 4 is no base64 at all: a2b_base64 refuses it
+    frozenset(_STANDARD[0:64:16]),
+    frozenset(_STANDARD[0:64:4]),
+)
 _REFUSED_ALGORITHMS = frozenset({"none", "HS256", "HS384", "HS512"})
 _LAST_NUMERIC_DATE = 253402300799  # 9999-12-31T23:59:59Z
 _HEADERS_REMEMBERED = 64
@@ -245,7 +253,13 @@ def _check_header(header: Mapping[str, Any]) -> tuple[str, str | None]:
 
 
 def _b64decode(part: bytes, what: str) -> bytes:
-    """Decode one part that ``_parse`` turned into standard base64, so a2b_base64 skips no character."""
+    """Decode one part that ``_parse`` turned into standard base64, so a2b_base64 skips no character.
+
+    Only the canonical spelling is accepted (unused bits zero, no padding), so that a token has one text:
+    the verified-token cache and webhook replay records know a token by its text.
+    """
+    if part[-1] not in _CANONICAL_LAST[len(part) % 4]:
+        raise InvalidTokenError(f"malformed {what}")
     try:
         return binascii.a2b_base64(part + b"=" * (-len(part) % 4))
     except binascii.Error:
