@@ -84,12 +84,18 @@ class Revocations:
     :param get_cache: the key store's sealed cache (Redis, or this process's memory).
     :param forget: drops every token the verifier remembers; called when this process may
         have missed an end (it was not listening), so that those tokens are verified afresh.
+    :param ended: where the ends are kept, when they must outlive this object; a new record by default.
     """
 
     def __init__(
-        self, settings: HankoSettings, get_cache: Callable[[], SealedCache], forget: Callable[[], None]
+        self,
+        settings: HankoSettings,
+        get_cache: Callable[[], SealedCache],
+        forget: Callable[[], None],
+        *,
+        ended: EndedSessions | None = None,
     ) -> None:
-        self.ended = EndedSessions()
+        self.ended = ended if ended is not None else EndedSessions()
         self.settings = settings
         self._get_cache = get_cache
         self._forget = forget

@@ -25,7 +25,7 @@ import tornado.web
 from hanko_tornado.errors import InvalidTokenError
 from hanko_tornado.keys import KeyStore, VerificationKey
 from hanko_tornado.metrics import recorder_for
-from hanko_tornado.revocations import Revocations
+from hanko_tornado.revocations import EndedSessions, Revocations
 from hanko_tornado.sessions import SessionChecker
 from hanko_tornado.settings import HankoSettings
 from hanko_tornado.user import HankoUser
@@ -68,14 +68,18 @@ class TokenVerifier:
 
     :param settings: what a valid token must carry and where the keys are.
     :param key_store: where keys come from; one is made from ``settings`` by default.
+    :param ended: the ended sessions to refuse, when they must outlive this verifier (shared by the
+        verifiers of one Hanko tenant, as :class:`~hanko_tornado.projects.HankoProjects` does); its own by default.
     """
 
-    def __init__(self, settings: HankoSettings, key_store: KeyStore | None = None) -> None:
+    def __init__(
+        self, settings: HankoSettings, key_store: KeyStore | None = None, *, ended: EndedSessions | None = None
+    ) -> None:
         self.settings = settings
         self.key_store = key_store or KeyStore(settings)
         self.session_checker = SessionChecker(settings, self.key_store)
         #: Sessions and users that Hanko's webhooks said ended: their tokens are refused.
-        self.revocations = Revocations(settings, self.key_store.get_cache, self._forget_all)
+        self.revocations = Revocations(settings, self.key_store.get_cache, self._forget_all, ended=ended)
         self._ended = self.revocations.ended  # read on the hot path: one attribute, falsy while empty
         self._verified: collections.OrderedDict[bytes, _Verified] = collections.OrderedDict()
         self._hits = self._misses = 0
