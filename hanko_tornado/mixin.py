@@ -209,7 +209,7 @@ class HankoAuthMixin(_Handler):
         if origin is not None:
             if site is None and origin_matches_host(origin, self.request.headers.get("Host", "")):
                 return  # a browser without Sec-Fetch-Site, on the API's own origin
-            if cors_settings_of(self).is_allowed_origin(origin):
+            if cors_settings_of(self).is_trusted_origin(origin):  # listed by name: "*" trusts nobody
                 return
         log.info("refused a cookie-authenticated %s from origin %r", self.request.method, origin)
         raise CrossOriginRequestError()

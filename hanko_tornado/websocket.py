@@ -74,10 +74,10 @@ class HankoWebSocketMixin(HankoAuthMixin, _Handler):
         return SUBPROTOCOL if SUBPROTOCOL in subprotocols else None
 
     def check_origin(self, origin: str) -> bool:
-        """The API's own origin, or one the ``cors`` settings (or ``trusted_origins``) allow."""
+        """The API's own origin, or one the ``cors`` settings list by name (never through ``"*"``), or ``trusted_origins``."""
         if origin_matches_host(origin, self.request.headers.get("Host", "")):
             return True
-        return cors_settings_of(self).is_allowed_origin(origin) or origin in self.settings.get("trusted_origins", ())
+        return cors_settings_of(self).is_trusted_origin(origin) or origin in self.settings.get("trusted_origins", ())
 
     async def prepare(self) -> None:
         await super().prepare()
