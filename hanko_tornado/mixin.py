@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import tornado.web
 
+from hanko_tornado.candidates import HankoToken, bearer_credentials, count_cookies
 from hanko_tornado.cors import cors_settings_of, origin_matches_host
 from hanko_tornado.errors import (
     AuthenticationError,
@@ -15,6 +17,7 @@ from hanko_tornado.errors import (
     InvalidTokenError,
     MissingTokenError,
     RequirementError,
+    UnavailableError,
 )
 from hanko_tornado.projects import HankoProjects
 from hanko_tornado.requirements import Requirement, requirement_for
@@ -38,9 +41,9 @@ class HankoAuthMixin(_Handler):
     """Requires a valid Hanko session token before the handler's method runs.
 
     Put it before ``RequestHandler`` (or ``WebSocketHandler``) in the bases.
-    ``prepare`` looks for ``Authorization: Bearer <token>``, then the session
-    cookie, verifies the token and sets ``self.current_user`` to a
-    :class:`~hanko_tornado.user.HankoUser`.  A refused request is answered at
+    ``prepare`` tries the tokens :meth:`get_hanko_tokens` finds (``Authorization:
+    Bearer <token>``, then the session cookie, as Hanko does) until one verifies,
+    and sets ``self.current_user`` to its :class:`~hanko_tornado.user.HankoUser`.  A refused request is answered at
     once: 401 or 503 with a JSON body ``{"error": ..., "message": ...}``.
     ``OPTIONS`` requests are never authenticated.
 
@@ -69,6 +72,8 @@ class HankoAuthMixin(_Handler):
     #: What the user must meet beyond a session (see :mod:`hanko_tornado.requirements`); a method's
     #: ``@requires(...)`` replaces it for that method.  Checked when there is a Hanko user, never on OPTIONS.
     hanko_requires: Requirement | None = None
+    #: The token that authenticated this request, once one did.
+    _hanko_token_used: HankoToken | None = None
 
     def get_hanko_verifier(self) -> TokenVerifier:
         """The verifier for this request; override to supply another.
@@ -103,24 +108,34 @@ class HankoAuthMixin(_Handler):
         """What the user must meet on this request: the method's ``@requires(...)``, else ``hanko_requires``."""
         return requirement_for(self, self.request.method or "")
 
-    def get_hanko_token(self, cookie_name: str) -> str | None:
-        """The token from ``Authorization: Bearer`` (any letter case), else from the cookie.
+    def get_hanko_tokens(self, cookie_name: str) -> Iterator[HankoToken]:
+        """The tokens this request carries, in the order they are tried: the one hook that finds tokens.
 
-        A bearer header with no token yields ``""``, which is refused as invalid.
+        By default, as Hanko's own middleware: the ``Authorization: Bearer`` token (any letter case; ``""``
+        when the header has none), then the session cookie.  The first that verifies (and, with the session
+        check on, whose session lives) authenticates the request.  Override it to add a source, marking each
+        token with how it came::
 
-        :raises InvalidTokenError: no bearer header, and more than one cookie named ``cookie_name``.
+            def get_hanko_tokens(self, cookie_name):
+                yield from super().get_hanko_tokens(cookie_name)
+                token = self.request.headers.get("X-Session-Token")
+                if token:
+                    yield HankoToken(token, sent_by_browser=False)  # the client set it on purpose
+
+        A generator: a later source is only read when the tokens before it failed.
+
+        :raises InvalidTokenError: more than one cookie named ``cookie_name`` (when it comes to the cookie).
         """
         bearer = self.get_hanko_bearer_token()
-        return bearer if bearer is not None else self.get_hanko_cookie_token(cookie_name)
+        if bearer is not None:
+            yield HankoToken(bearer, sent_by_browser=False)
+        cookie = self.get_hanko_cookie_token(cookie_name)
+        if cookie is not None:
+            yield HankoToken(cookie, sent_by_browser=True)
 
     def get_hanko_bearer_token(self) -> str | None:
         """The token a client sent itself (``Authorization: Bearer``), which a cross-site page cannot forge."""
-        authorization = self.request.headers.get("Authorization")
-        if authorization is not None:
-            scheme_and_credentials = authorization.split(None, 1)  # any whitespace after the scheme
-            if scheme_and_credentials and scheme_and_credentials[0].lower() == "bearer":
-                return scheme_and_credentials[1].strip() if len(scheme_and_credentials) > 1 else ""
-        return None
+        return bearer_credentials(self.request.headers.get("Authorization"))
 
     def get_hanko_cookie_token(self, cookie_name: str) -> str | None:
         """The token in the session cookie, which the browser adds by itself (so cross-site too).
@@ -132,7 +147,7 @@ class HankoAuthMixin(_Handler):
             return None
         # Whoever can set a cookie on a parent domain can add a second one, and Tornado keeps the last:
         # the victim would be logged in as the attacker.  The substring count spares the parsing almost always.
-        if cookies.count(cookie_name) > 1 and _count_cookies(self.request.headers.get_list("Cookie"), cookie_name) > 1:
+        if cookies.count(cookie_name) > 1 and count_cookies(self.request.headers.get_list("Cookie"), cookie_name) > 1:
             raise InvalidTokenError("more than one session cookie")
         return self.get_cookie(cookie_name) or None
 
@@ -151,16 +166,22 @@ class HankoAuthMixin(_Handler):
         if self.request.method != "OPTIONS":
             verifier = self.get_hanko_verifier()
             try:
-                token = self.get_hanko_bearer_token()
-                from_cookie = token is None
-                if from_cookie:
-                    token = self.get_hanko_cookie_token(verifier.settings.cookie_name)
-                # A token verified before is answered without awaiting anything: the hot path.
-                user = verifier.remembered_user(token) if token else None
-                if user is None or self._checks_sessions(verifier):
-                    user = await self._authenticate(verifier, token, user)
-                if from_cookie and token and self.request.method not in _SAFE_METHODS:
-                    self._check_cookie_origin()
+                tokens = self.get_hanko_tokens(verifier.settings.cookie_name)
+                token = next(tokens, None)
+                if token is None:
+                    user = self._anonymous_user()
+                else:
+                    # A token verified before is answered without awaiting anything: the hot path.
+                    try:
+                        user = verifier.remembered_user(token.value) if token.value else None
+                    except InvalidTokenError as ended:  # its session ended: the next token may still do
+                        token, user = await self._first_valid(verifier, token, tokens, refused=ended)
+                    else:
+                        if user is None or self._checks_sessions(verifier):
+                            token, user = await self._first_valid(verifier, token, tokens, remembered=user)
+                    self._hanko_token_used = token
+                    if token.sent_by_browser and self.request.method not in _SAFE_METHODS:
+                        self._check_cookie_origin()
                 self.current_user = user
                 self._check_hanko_requirements(verifier, user)
             except HankoError as error:
@@ -177,12 +198,45 @@ class HankoAuthMixin(_Handler):
         if result is not None:
             await result
 
-    async def _authenticate(self, verifier: TokenVerifier, token: str | None, user: HankoUser | None) -> Any:
-        if token is None:
-            if self.hanko_optional:
-                # No Hanko token: the handler's own get_current_user (or its mixins') decides.
-                return self.get_current_user()
-            raise MissingTokenError()
+    def _anonymous_user(self) -> Any:
+        if self.hanko_optional:
+            # No Hanko token: the handler's own get_current_user (or its mixins') decides.
+            return self.get_current_user()
+        raise MissingTokenError()
+
+    async def _first_valid(
+        self,
+        verifier: TokenVerifier,
+        token: HankoToken,
+        tokens: Iterator[HankoToken],
+        *,
+        remembered: HankoUser | None = None,
+        refused: HankoError | None = None,
+    ) -> tuple[HankoToken, HankoUser]:
+        """The first token that verifies (and whose session lives, with the session check on), and its user.
+
+        As Hanko's middleware: a token that fails gives way to the next.  When all fail, the answer is the
+        first failure to check one (a 503: Hanko could not say, the request may be fine), else the first
+        token's refusal (the one the client chose to send, a bearer token before the cookie).
+
+        :param remembered: the first token's user, when the verifier remembers it.
+        :param refused: why the first token was refused already.
+        """
+        failures: list[HankoError] = []
+        candidate: HankoToken | None = token
+        if refused is not None:
+            failures.append(refused)
+            candidate = _next_token(tokens, failures)
+        while candidate is not None:
+            try:
+                return candidate, await self._authenticate(verifier, candidate.value, remembered)
+            except HankoError as error:
+                failures.append(error)
+            remembered = None
+            candidate = _next_token(tokens, failures)
+        raise next((failure for failure in failures if isinstance(failure, UnavailableError)), failures[0])
+
+    async def _authenticate(self, verifier: TokenVerifier, token: str, user: HankoUser | None) -> HankoUser:
         # verify_token hashes the token once more: a microsecond, next to the signature check it leads to.
         user = user or await verifier.verify_token(token)
         if self._checks_sessions(verifier):
@@ -243,11 +297,10 @@ class HankoAuthMixin(_Handler):
         error.answer(self)
 
 
-def _count_cookies(headers: list[str], name: str) -> int:
-    """How many cookies called ``name`` the ``Cookie`` headers carry, each header split as Tornado splits one."""
-    return sum(
-        1
-        for header in headers
-        for chunk in header.split(";")
-        if "=" in chunk and chunk.split("=", 1)[0].strip() == name
-    )
+def _next_token(tokens: Iterator[HankoToken], failures: list[HankoError]) -> HankoToken | None:
+    """The next token to try; ``None`` when there is none, or when finding it failed (that failure recorded)."""
+    try:
+        return next(tokens, None)
+    except InvalidTokenError as error:  # duplicate session cookies: refused, and the generator is done
+        failures.append(error)
+        return None

@@ -74,7 +74,7 @@ class HankoWebSocketMixin(HankoAuthMixin, _Handler):
         return SUBPROTOCOL if SUBPROTOCOL in subprotocols else None
 
     def check_origin(self, origin: str) -> bool:
-        """The API's own origin, or one the ``cors`` settings list by name (never through ``"*"``), or ``trusted_origins``."""
+        """The API's own origin, or one the ``cors`` settings list by name (never ``"*"``), or ``trusted_origins``."""
         if origin_matches_host(origin, self.request.headers.get("Host", "")):
             return True
         return cors_settings_of(self).is_trusted_origin(origin) or origin in self.settings.get("trusted_origins", ())
@@ -82,8 +82,8 @@ class HankoWebSocketMixin(HankoAuthMixin, _Handler):
     async def prepare(self) -> None:
         await super().prepare()
         if self.current_user is not None and not self._finished:
-            verifier = self.get_hanko_verifier()
-            self._hanko_token = self.get_hanko_token(verifier.settings.cookie_name)
+            used = self._hanko_token_used  # the very token that authenticated the handshake is the one watched
+            self._hanko_token = used.value if used is not None else None
             self._hanko_watch = asyncio.ensure_future(self._watch())
 
     def on_ws_connection_close(self, close_code: int | None = None, close_reason: str | None = None) -> None:

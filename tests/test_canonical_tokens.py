@@ -20,7 +20,7 @@ class UserHandler(HankoAuthMixin, tornado.web.RequestHandler):
 
 
 def respelled(part: str) -> list[str]:
-    """Every other spelling of ``part`` that decodes to the same bytes: the unused low bits of its last character set."""
+    """Every other spelling of ``part`` with the same bytes: its last character's unused low bits set."""
     unused = {2: 4, 3: 2}.get(len(part) % 4, 0)
     index = _ALPHABET.index(part[-1])
     return [part[:-1] + _ALPHABET[index | bits] for bits in range(1, 1 << unused)]
