@@ -27,12 +27,11 @@ class HankoToken(NamedTuple):
     sent_by_browser: bool
 
 
-def bearer_credentials(authorization: str | None) -> str | None:
+def bearer_credentials(authorization: str) -> str | None:
     """The credentials of an ``Authorization: Bearer`` header (any letter case); ``""`` when it has none."""
-    if authorization is not None:
-        scheme_and_credentials = authorization.split(None, 1)  # any whitespace after the scheme
-        if scheme_and_credentials and scheme_and_credentials[0].lower() == "bearer":
-            return scheme_and_credentials[1].strip() if len(scheme_and_credentials) > 1 else ""
+    scheme_and_credentials = authorization.split(None, 1)  # any whitespace after the scheme
+    if scheme_and_credentials and scheme_and_credentials[0].lower() == "bearer":
+        return scheme_and_credentials[1].strip() if len(scheme_and_credentials) > 1 else ""
     return None
 
 

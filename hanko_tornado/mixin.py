@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import tornado.web
@@ -108,13 +108,13 @@ class HankoAuthMixin(_Handler):
         """What the user must meet on this request: the method's ``@requires(...)``, else ``hanko_requires``."""
         return requirement_for(self, self.request.method or "")
 
-    def get_hanko_tokens(self, cookie_name: str) -> Iterator[HankoToken]:
+    def get_hanko_tokens(self, cookie_name: str) -> Iterable[HankoToken]:
         """The tokens this request carries, in the order they are tried: the one hook that finds tokens.
 
         By default, as Hanko's own middleware: the ``Authorization: Bearer`` token (any letter case; ``""``
         when the header has none), then the session cookie.  The first that verifies (and, with the session
         check on, whose session lives) authenticates the request.  Override it to add a source, marking each
-        token with how it came::
+        token with how it came (see :class:`~hanko_tornado.candidates.HankoToken`)::
 
             def get_hanko_tokens(self, cookie_name):
                 yield from super().get_hanko_tokens(cookie_name)
@@ -122,20 +122,29 @@ class HankoAuthMixin(_Handler):
                 if token:
                     yield HankoToken(token, sent_by_browser=False)  # the client set it on purpose
 
-        A generator: a later source is only read when the tokens before it failed.
+        Tokens are taken one at a time: from a generator, a later source is only read when the tokens
+        before it failed (so duplicate cookies do not matter once a bearer token verified).
 
         :raises InvalidTokenError: more than one cookie named ``cookie_name`` (when it comes to the cookie).
         """
         bearer = self.get_hanko_bearer_token()
-        if bearer is not None:
-            yield HankoToken(bearer, sent_by_browser=False)
-        cookie = self.get_hanko_cookie_token(cookie_name)
+        if bearer is None:
+            cookie = self.get_hanko_cookie_token(cookie_name)
+            return () if cookie is None else (HankoToken(cookie, True),)
+        if "Cookie" not in self.request.headers:  # the common cases answered by a tuple: no generator to run
+            return (HankoToken(bearer, False),)
+        return self._bearer_then_cookie(bearer, cookie_name)
+
+    def _bearer_then_cookie(self, bearer: str, cookie_name: str) -> Iterator[HankoToken]:
+        yield HankoToken(bearer, False)
+        cookie = self.get_hanko_cookie_token(cookie_name)  # read only once the bearer token failed
         if cookie is not None:
-            yield HankoToken(cookie, sent_by_browser=True)
+            yield HankoToken(cookie, True)
 
     def get_hanko_bearer_token(self) -> str | None:
         """The token a client sent itself (``Authorization: Bearer``), which a cross-site page cannot forge."""
-        return bearer_credentials(self.request.headers.get("Authorization"))
+        authorization = self.request.headers.get("Authorization")
+        return None if authorization is None else bearer_credentials(authorization)
 
     def get_hanko_cookie_token(self, cookie_name: str) -> str | None:
         """The token in the session cookie, which the browser adds by itself (so cross-site too).
@@ -166,7 +175,7 @@ class HankoAuthMixin(_Handler):
         if self.request.method != "OPTIONS":
             verifier = self.get_hanko_verifier()
             try:
-                tokens = self.get_hanko_tokens(verifier.settings.cookie_name)
+                tokens = iter(self.get_hanko_tokens(verifier.settings.cookie_name))
                 token = next(tokens, None)
                 if token is None:
                     user = self._anonymous_user()

@@ -100,6 +100,9 @@ class Revocations:
         self._get_cache = get_cache
         self._forget = forget
         self._channel = f"hanko_tornado:ended:{settings.api_url}"
+        #: How many times this process (re)subscribed to the other processes' ends: each time, it may have
+        #: missed some while not listening, so open sockets re-read the shared record (see the WebSocket mixin).
+        self.subscriptions = 0
         self._listener: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
         self._closed = False
@@ -126,7 +129,12 @@ class Revocations:
         return False
 
     async def end(self, kind: str, ident: str, until: float) -> None:
-        """End a ``"session"`` (by id) or a ``"user"`` (all sessions) until ``until``: here at once, then everywhere."""
+        """End a ``"session"`` (by id) or a ``"user"`` (all sessions): here at once, then everywhere.
+
+        :param until: when its tokens expire (the session's ``expires_at``); the end is kept ``leeway``
+            seconds longer, as long as a token may still be accepted.
+        """
+        until += self.settings.leeway
         self._apply(kind, ident, until)
         cache = self._get_cache()
         if not cache.can_publish:
@@ -157,7 +165,7 @@ class Revocations:
         return f"{self._channel}:{kind}:{ident}"
 
     def _apply(self, kind: str, ident: str, until: float) -> bool:
-        until = min(until, time.time() + self.settings.max_session_lifetime)
+        until = min(until, time.time() + self.settings.max_session_lifetime + self.settings.leeway)
         return self.ended.end_session(ident, until) if kind == "session" else self.ended.end_user(ident, until)
 
     def _listen(self) -> None:
@@ -173,6 +181,7 @@ class Revocations:
                 async for text in messages:
                     if text is None:  # subscribed: whatever ended while nobody listened is re-read from the record
                         self._forget()
+                        self.subscriptions += 1
                         if failing:
                             failing = False
                             log.info("listening to ended sessions on the shared cache again")
