@@ -1,4 +1,4 @@
-"""Ends that hold: through the leeway window, through a gap in the Redis subscription, and idle sockets that never renew."""
+"""Ends that hold: through the leeway, through a gap in the Redis subscription; idle sockets never renew."""
 
 from __future__ import annotations
 
@@ -109,7 +109,6 @@ class MissedEndTest(RedisTestCase):
     async def test_a_socket_learns_of_an_end_published_while_its_process_was_not_listening(self) -> None:
         session = str(uuid.uuid4())
         connection = await self.connect(self.hanko.mint(session_id=session))
-        verifier = verifier_for(self._app)
         deadline = time.monotonic() + 20
         while self.redis.command("PUBSUB", "CHANNELS").startswith(b"*0"):  # listening since the handshake
             self.assertLess(time.monotonic(), deadline, "never subscribed")
