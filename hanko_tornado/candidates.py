@@ -10,9 +10,16 @@ and whose session lives.  :meth:`HankoAuthMixin.get_hanko_tokens
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterator
 from typing import NamedTuple
 
-__all__ = ["HankoToken", "bearer_credentials", "count_cookies"]
+from hanko_tornado.errors import HankoError, InvalidTokenError, UnavailableError
+from hanko_tornado.user import HankoUser
+
+__all__ = ["Attempt", "HankoToken", "bearer_credentials", "count_cookies", "first_that_passes"]
+
+#: Tries one token's text (with its user when remembered): its user, or a :class:`HankoError` raised.
+Attempt = Callable[[str, "HankoUser | None"], Awaitable[HankoUser]]
 
 
 class HankoToken(NamedTuple):
@@ -43,3 +50,45 @@ def count_cookies(headers: list[str], name: str) -> int:
         for chunk in header.split(";")
         if "=" in chunk and chunk.split("=", 1)[0].strip() == name
     )
+
+
+async def first_that_passes(
+    attempt: Attempt,
+    token: HankoToken,
+    tokens: Iterator[HankoToken],
+    *,
+    remembered: HankoUser | None = None,
+    refused: HankoError | None = None,
+) -> tuple[HankoToken, HankoUser]:
+    """The first token that ``attempt`` accepts, ``token`` then the rest of ``tokens``, and its user.
+
+    As Hanko's middleware: a token that fails gives way to the next.  When all fail, the answer is the
+    first failure to check one (a 503: Hanko could not say, the request may be fine), else the first
+    token's refusal (the one the client chose to send: a bearer token before the cookie).
+
+    :param remembered: the first token's user, when the verifier remembers it.
+    :param refused: why the first token was refused already.
+    :raises HankoError: as said, when no token passes.
+    """
+    failures: list[HankoError] = []
+    candidate: HankoToken | None = token
+    if refused is not None:
+        failures.append(refused)
+        candidate = _next_token(tokens, failures)
+    while candidate is not None:
+        try:
+            return candidate, await attempt(candidate.value, remembered)
+        except HankoError as error:
+            failures.append(error)
+        remembered = None
+        candidate = _next_token(tokens, failures)
+    raise next((failure for failure in failures if isinstance(failure, UnavailableError)), failures[0])
+
+
+def _next_token(tokens: Iterator[HankoToken], failures: list[HankoError]) -> HankoToken | None:
+    """The next token to try; ``None`` when there is none, or when finding it failed (that failure recorded)."""
+    try:
+        return next(tokens, None)
+    except InvalidTokenError as error:  # duplicate session cookies: refused, and a generator is done
+        failures.append(error)
+        return None

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import tornado.web
 
-from hanko_tornado.candidates import HankoToken, bearer_credentials, count_cookies
+from hanko_tornado.candidates import Attempt, HankoToken, bearer_credentials, count_cookies, first_that_passes
 from hanko_tornado.cors import cors_settings_of, origin_matches_host
 from hanko_tornado.errors import (
     AuthenticationError,
@@ -17,7 +17,6 @@ from hanko_tornado.errors import (
     InvalidTokenError,
     MissingTokenError,
     RequirementError,
-    UnavailableError,
 )
 from hanko_tornado.projects import HankoProjects
 from hanko_tornado.requirements import Requirement, requirement_for
@@ -184,10 +183,11 @@ class HankoAuthMixin(_Handler):
                     try:
                         user = verifier.remembered_user(token.value) if token.value else None
                     except InvalidTokenError as ended:  # its session ended: the next token may still do
-                        token, user = await self._first_valid(verifier, token, tokens, refused=ended)
+                        token, user = await first_that_passes(self._attempt(verifier), token, tokens, refused=ended)
                     else:
                         if user is None or self._checks_sessions(verifier):
-                            token, user = await self._first_valid(verifier, token, tokens, remembered=user)
+                            attempt = self._attempt(verifier)
+                            token, user = await first_that_passes(attempt, token, tokens, remembered=user)
                     self._hanko_token_used = token
                     if token.sent_by_browser and self.request.method not in _SAFE_METHODS:
                         self._check_cookie_origin()
@@ -213,44 +213,17 @@ class HankoAuthMixin(_Handler):
             return self.get_current_user()
         raise MissingTokenError()
 
-    async def _first_valid(
-        self,
-        verifier: TokenVerifier,
-        token: HankoToken,
-        tokens: Iterator[HankoToken],
-        *,
-        remembered: HankoUser | None = None,
-        refused: HankoError | None = None,
-    ) -> tuple[HankoToken, HankoUser]:
-        """The first token that verifies (and whose session lives, with the session check on), and its user.
+    def _attempt(self, verifier: TokenVerifier) -> Attempt:
+        """How one token is tried: verified (unless remembered), then its session checked where that is on."""
 
-        As Hanko's middleware: a token that fails gives way to the next.  When all fail, the answer is the
-        first failure to check one (a 503: Hanko could not say, the request may be fine), else the first
-        token's refusal (the one the client chose to send, a bearer token before the cookie).
+        async def attempt(token: str, user: HankoUser | None) -> HankoUser:
+            # verify_token hashes the token once more: a microsecond, next to the signature check it leads to.
+            user = user or await verifier.verify_token(token)
+            if self._checks_sessions(verifier):
+                self.hanko_session = await verifier.session_checker.check(token, user)
+            return user
 
-        :param remembered: the first token's user, when the verifier remembers it.
-        :param refused: why the first token was refused already.
-        """
-        failures: list[HankoError] = []
-        candidate: HankoToken | None = token
-        if refused is not None:
-            failures.append(refused)
-            candidate = _next_token(tokens, failures)
-        while candidate is not None:
-            try:
-                return candidate, await self._authenticate(verifier, candidate.value, remembered)
-            except HankoError as error:
-                failures.append(error)
-            remembered = None
-            candidate = _next_token(tokens, failures)
-        raise next((failure for failure in failures if isinstance(failure, UnavailableError)), failures[0])
-
-    async def _authenticate(self, verifier: TokenVerifier, token: str, user: HankoUser | None) -> HankoUser:
-        # verify_token hashes the token once more: a microsecond, next to the signature check it leads to.
-        user = user or await verifier.verify_token(token)
-        if self._checks_sessions(verifier):
-            self.hanko_session = await verifier.session_checker.check(token, user)
-        return user
+        return attempt
 
     def _origin_matches_host(self, origin: str) -> bool:
         # Tornado 6.6's own (cross_origin_protection, WebSocket handshakes) raises ValueError, a 500, on an
@@ -304,12 +277,3 @@ class HankoAuthMixin(_Handler):
         elif isinstance(error, AuthenticationError):
             log.debug("no session token from %s for %s", self.request.remote_ip, self.request.path)
         error.answer(self)
-
-
-def _next_token(tokens: Iterator[HankoToken], failures: list[HankoError]) -> HankoToken | None:
-    """The next token to try; ``None`` when there is none, or when finding it failed (that failure recorded)."""
-    try:
-        return next(tokens, None)
-    except InvalidTokenError as error:  # duplicate session cookies: refused, and the generator is done
-        failures.append(error)
-        return None
