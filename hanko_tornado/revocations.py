@@ -128,6 +128,19 @@ class Revocations:
                     return True
         return False
 
+    async def has_ended_in_record(self, user: HankoUser) -> bool | None:
+        """Whether ``user``'s session ended, reading the shared record again; ``None`` when it could not be read.
+
+        For open sockets after a resubscription: ``None`` (the shared cache failed or backs off) means ask later.
+        """
+        cache = self._get_cache()
+        if not cache.can_publish:
+            return self.has_ended(user)
+        if not cache.answering:
+            return None
+        ended = await self.has_ended_anywhere(user)
+        return ended if ended or cache.answering else None
+
     async def end(self, kind: str, ident: str, until: float) -> None:
         """End a ``"session"`` (by id) or a ``"user"`` (all sessions): here at once, then everywhere.
 

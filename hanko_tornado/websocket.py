@@ -115,9 +115,12 @@ class HankoWebSocketMixin(HankoAuthMixin, _Handler):
                 return
             ended = revocations.has_ended(user)  # a webhook said so, here or in another process
             if not ended and revocations.subscriptions != subscriptions:
-                # This process listened again after a gap: an end it missed is only in the shared record.
-                subscriptions = revocations.subscriptions
-                ended = await revocations.has_ended_anywhere(user)
+                # This process listened again after a gap: an end it missed is only in the shared record,
+                # read until it could be read (Redis just came back: its first answers may fail).
+                seen = revocations.subscriptions
+                read = await revocations.has_ended_in_record(user)
+                if read is not None:
+                    subscriptions, ended = seen, read
             if ended:
                 self.close(CLOSE_SESSION_ENDED, "session ended")
                 return
