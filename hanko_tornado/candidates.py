@@ -5,7 +5,7 @@ echo-jwt's extractor loop) looks at the ``Authorization: Bearer`` header
 first, then at the session cookie, and takes the first token that verifies
 and whose session lives.  :meth:`HankoAuthMixin.get_hanko_tokens
 <hanko_tornado.mixin.HankoAuthMixin.get_hanko_tokens>` yields
-:class:`HankoToken` values in that order; the mixin tries them the same way.
+:class:`HankoToken` values (or plain pairs) in that order; the mixin tries them the same way.
 """
 
 from __future__ import annotations
@@ -16,14 +16,18 @@ from typing import NamedTuple
 from hanko_tornado.errors import HankoError, InvalidTokenError, UnavailableError
 from hanko_tornado.user import HankoUser
 
-__all__ = ["Attempt", "HankoToken", "bearer_credentials", "count_cookies", "first_that_passes"]
+__all__ = ["Attempt", "HankoToken", "count_cookies", "first_that_passes"]
 
 #: Tries one token's text (with its user when remembered): its user, or a :class:`HankoError` raised.
 Attempt = Callable[[str, "HankoUser | None"], Awaitable[HankoUser]]
 
 
 class HankoToken(NamedTuple):
-    """One token a request carries, and whether the browser sent it by itself."""
+    """One token a request carries, and whether the browser sent it by itself.
+
+    The hook may yield the plain pair ``(value, sent_by_browser)`` instead: the library's own does, as
+    every request passes there.
+    """
 
     #: The token's text (``""`` for a bearer header with none: refused as malformed).
     value: str
@@ -32,14 +36,6 @@ class HankoToken(NamedTuple):
     #: one the client sent on purpose (a bearer header, a WebSocket subprotocol), which no other page can
     #: make a browser send.
     sent_by_browser: bool
-
-
-def bearer_credentials(authorization: str) -> str | None:
-    """The credentials of an ``Authorization: Bearer`` header (any letter case); ``""`` when it has none."""
-    scheme_and_credentials = authorization.split(None, 1)  # any whitespace after the scheme
-    if scheme_and_credentials and scheme_and_credentials[0].lower() == "bearer":
-        return scheme_and_credentials[1].strip() if len(scheme_and_credentials) > 1 else ""
-    return None
 
 
 def count_cookies(headers: list[str], name: str) -> int:
@@ -54,12 +50,12 @@ def count_cookies(headers: list[str], name: str) -> int:
 
 async def first_that_passes(
     attempt: Attempt,
-    token: HankoToken,
-    tokens: Iterator[HankoToken],
+    token: tuple[str, bool],
+    tokens: Iterator[tuple[str, bool]],
     *,
     remembered: HankoUser | None = None,
     refused: HankoError | None = None,
-) -> tuple[HankoToken, HankoUser]:
+) -> tuple[tuple[str, bool], HankoUser]:
     """The first token that ``attempt`` accepts, ``token`` then the rest of ``tokens``, and its user.
 
     As Hanko's middleware: a token that fails gives way to the next.  When all fail, the answer is the
@@ -71,13 +67,13 @@ async def first_that_passes(
     :raises HankoError: as said, when no token passes.
     """
     failures: list[HankoError] = []
-    candidate: HankoToken | None = token
+    candidate: tuple[str, bool] | None = token
     if refused is not None:
         failures.append(refused)
         candidate = _next_token(tokens, failures)
     while candidate is not None:
         try:
-            return candidate, await attempt(candidate.value, remembered)
+            return candidate, await attempt(candidate[0], remembered)
         except HankoError as error:
             failures.append(error)
         remembered = None
@@ -85,7 +81,7 @@ async def first_that_passes(
     raise next((failure for failure in failures if isinstance(failure, UnavailableError)), failures[0])
 
 
-def _next_token(tokens: Iterator[HankoToken], failures: list[HankoError]) -> HankoToken | None:
+def _next_token(tokens: Iterator[tuple[str, bool]], failures: list[HankoError]) -> tuple[str, bool] | None:
     """The next token to try; ``None`` when there is none, or when finding it failed (that failure recorded)."""
     try:
         return next(tokens, None)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import tornado.web
 
-from hanko_tornado.candidates import Attempt, HankoToken, bearer_credentials, count_cookies, first_that_passes
+from hanko_tornado.candidates import Attempt, count_cookies, first_that_passes
 from hanko_tornado.cors import cors_settings_of, origin_matches_host
 from hanko_tornado.errors import (
     AuthenticationError,
@@ -71,8 +71,8 @@ class HankoAuthMixin(_Handler):
     #: What the user must meet beyond a session (see :mod:`hanko_tornado.requirements`); a method's
     #: ``@requires(...)`` replaces it for that method.  Checked when there is a Hanko user, never on OPTIONS.
     hanko_requires: Requirement | None = None
-    #: The token that authenticated this request, once one did.
-    _hanko_token_used: HankoToken | None = None
+    #: The token that authenticated this request, once one did, and whether the browser sent it by itself.
+    _hanko_token_used: tuple[str, bool] | None = None
 
     def get_hanko_verifier(self) -> TokenVerifier:
         """The verifier for this request; override to supply another.
@@ -107,13 +107,14 @@ class HankoAuthMixin(_Handler):
         """What the user must meet on this request: the method's ``@requires(...)``, else ``hanko_requires``."""
         return requirement_for(self, self.request.method or "")
 
-    def get_hanko_tokens(self, cookie_name: str) -> Iterable[HankoToken]:
+    def get_hanko_tokens(self, cookie_name: str) -> Iterable[tuple[str, bool]]:
         """The tokens this request carries, in the order they are tried: the one hook that finds tokens.
 
         By default, as Hanko's own middleware: the ``Authorization: Bearer`` token (any letter case; ``""``
         when the header has none), then the session cookie.  The first that verifies (and, with the session
         check on, whose session lives) authenticates the request.  Override it to add a source, marking each
-        token with how it came (see :class:`~hanko_tornado.candidates.HankoToken`)::
+        token with how it came: a :class:`~hanko_tornado.candidates.HankoToken`, or the plain pair
+        ``(token, sent_by_browser)`` it names::
 
             def get_hanko_tokens(self, cookie_name):
                 yield from super().get_hanko_tokens(cookie_name)
@@ -126,24 +127,29 @@ class HankoAuthMixin(_Handler):
 
         :raises InvalidTokenError: more than one cookie named ``cookie_name`` (when it comes to the cookie).
         """
+        # Plain pairs, and a tuple for the common cases (no generator to run): this is every request's path.
         bearer = self.get_hanko_bearer_token()
         if bearer is None:
             cookie = self.get_hanko_cookie_token(cookie_name)
-            return () if cookie is None else (HankoToken(cookie, True),)
-        if "Cookie" not in self.request.headers:  # the common cases answered by a tuple: no generator to run
-            return (HankoToken(bearer, False),)
+            return () if cookie is None else ((cookie, True),)
+        if "Cookie" not in self.request.headers:
+            return ((bearer, False),)
         return self._bearer_then_cookie(bearer, cookie_name)
 
-    def _bearer_then_cookie(self, bearer: str, cookie_name: str) -> Iterator[HankoToken]:
-        yield HankoToken(bearer, False)
+    def _bearer_then_cookie(self, bearer: str, cookie_name: str) -> Iterator[tuple[str, bool]]:
+        yield bearer, False
         cookie = self.get_hanko_cookie_token(cookie_name)  # read only once the bearer token failed
         if cookie is not None:
-            yield HankoToken(cookie, True)
+            yield cookie, True
 
     def get_hanko_bearer_token(self) -> str | None:
         """The token a client sent itself (``Authorization: Bearer``), which a cross-site page cannot forge."""
         authorization = self.request.headers.get("Authorization")
-        return None if authorization is None else bearer_credentials(authorization)
+        if authorization is not None:
+            scheme_and_credentials = authorization.split(None, 1)  # any whitespace after the scheme
+            if scheme_and_credentials and scheme_and_credentials[0].lower() == "bearer":
+                return scheme_and_credentials[1].strip() if len(scheme_and_credentials) > 1 else ""
+        return None
 
     def get_hanko_cookie_token(self, cookie_name: str) -> str | None:
         """The token in the session cookie, which the browser adds by itself (so cross-site too).
@@ -181,7 +187,7 @@ class HankoAuthMixin(_Handler):
                 else:
                     # A token verified before is answered without awaiting anything: the hot path.
                     try:
-                        user = verifier.remembered_user(token.value) if token.value else None
+                        user = verifier.remembered_user(token[0]) if token[0] else None
                     except InvalidTokenError as ended:  # its session ended: the next token may still do
                         token, user = await first_that_passes(self._attempt(verifier), token, tokens, refused=ended)
                     else:
@@ -189,7 +195,7 @@ class HankoAuthMixin(_Handler):
                             attempt = self._attempt(verifier)
                             token, user = await first_that_passes(attempt, token, tokens, remembered=user)
                     self._hanko_token_used = token
-                    if token.sent_by_browser and self.request.method not in _SAFE_METHODS:
+                    if token[1] and self.request.method not in _SAFE_METHODS:  # sent by the browser by itself
                         self._check_cookie_origin()
                 self.current_user = user
                 self._check_hanko_requirements(verifier, user)

@@ -85,7 +85,7 @@ class HankoWebSocketMixin(HankoAuthMixin, _Handler):
         await super().prepare()
         used = self._hanko_token_used  # the very token that authenticated the handshake is the one watched
         if used is not None and not self._finished:  # a Hanko session (not an optional handler's own user)
-            self._hanko_token = used.value
+            self._hanko_token = used[0]
             self._hanko_watch = asyncio.ensure_future(self._watch())
 
     def on_ws_connection_close(self, close_code: int | None = None, close_reason: str | None = None) -> None:
