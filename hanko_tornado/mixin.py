@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from hanko_tornado.candidates import Attempt, count_cookies, first_that_passes
 from hanko_tornado.cors import cors_settings_of, origin_matches_host
 from hanko_tornado.errors import (
     AuthenticationError,
@@ -37,9 +39,9 @@ class HankoAuthMixin(_Handler):
     """Requires a valid Hanko session token before the handler's method runs.
 
     Put it before ``RequestHandler`` (or ``WebSocketHandler``) in the bases.
-    ``prepare`` looks for ``Authorization: Bearer <token>``, then the session
-    cookie, verifies the token and sets ``self.current_user`` to a
-    :class:`~hanko_tornado.user.HankoUser`.  A refused request is answered at
+    ``prepare`` tries the tokens :meth:`get_hanko_tokens` finds (``Authorization:
+    Bearer <token>``, then the session cookie, as Hanko does) until one verifies,
+    and sets ``self.current_user`` to its :class:`~hanko_tornado.user.HankoUser`.  A refused request is answered at
     once: 401 or 503 with a JSON body ``{"error": ..., "message": ...}``.
     ``OPTIONS`` requests are never authenticated.
 
@@ -68,6 +70,8 @@ class HankoAuthMixin(_Handler):
     #: What the user must meet beyond a session (see :mod:`hanko_tornado.requirements`); a method's
     #: ``@requires(...)`` replaces it for that method.  Checked when there is a Hanko user, never on OPTIONS.
     hanko_requires: Requirement | None = None
+    #: The token that authenticated this request, once one did, and whether the browser sent it by itself.
+    _hanko_token_used: tuple[str, bool] | None = None
 
     def get_hanko_verifier(self) -> TokenVerifier:
         """The verifier for this request; override to supply another.
@@ -89,15 +93,40 @@ class HankoAuthMixin(_Handler):
         """What the user must meet on this request: the method's ``@requires(...)``, else ``hanko_requires``."""
         return requirement_for(self, self.request.method or "")
 
-    def get_hanko_token(self, cookie_name: str) -> str | None:
-        """The token from ``Authorization: Bearer`` (any letter case), else from the cookie.
+    def get_hanko_tokens(self, cookie_name: str) -> Iterable[tuple[str, bool]]:
+        """The tokens this request carries, in the order they are tried: the one hook that finds tokens.
 
-        A bearer header with no token yields ``""``, which is refused as invalid.
+        By default, as Hanko's own middleware: the ``Authorization: Bearer`` token (any letter case; ``""``
+        when the header has none), then the session cookie.  The first that verifies (and, with the session
+        check on, whose session lives) authenticates the request.  Override it to add a source, marking each
+        token with how it came: a :class:`~hanko_tornado.candidates.HankoToken`, or the plain pair
+        ``(token, sent_by_browser)`` it names::
 
-        :raises InvalidTokenError: no bearer header, and more than one cookie named ``cookie_name``.
+            def get_hanko_tokens(self, cookie_name):
+                yield from super().get_hanko_tokens(cookie_name)
+                token = self.request.headers.get("X-Session-Token")
+                if token:
+                    yield HankoToken(token, sent_by_browser=False)  # the client set it on purpose
+
+        Tokens are taken one at a time: from a generator, a later source is only read when the tokens
+        before it failed (so duplicate cookies do not matter once a bearer token verified).
+
+        :raises InvalidTokenError: more than one cookie named ``cookie_name`` (when it comes to the cookie).
         """
+        # Plain pairs, and a tuple for the common cases (no generator to run): this is every request's path.
         bearer = self.get_hanko_bearer_token()
-        return bearer if bearer is not None else self.get_hanko_cookie_token(cookie_name)
+        if bearer is None:
+            cookie = self.get_hanko_cookie_token(cookie_name)
+            return () if cookie is None else ((cookie, True),)
+        if "Cookie" not in self.request.headers:
+            return ((bearer, False),)
+        return self._bearer_then_cookie(bearer, cookie_name)
+
+    def _bearer_then_cookie(self, bearer: str, cookie_name: str) -> Iterator[tuple[str, bool]]:
+        yield bearer, False
+        cookie = self.get_hanko_cookie_token(cookie_name)  # read only once the bearer token failed
+        if cookie is not None:
+            yield cookie, True
 
     def get_hanko_bearer_token(self) -> str | None:
         """The token a client sent itself (``Authorization: Bearer``), which a cross-site page cannot forge."""
@@ -118,7 +147,7 @@ class HankoAuthMixin(_Handler):
             return None
         # Whoever can set a cookie on a parent domain can add a second one, and Tornado keeps the last:
         # the victim would be logged in as the attacker.  The substring count spares the parsing almost always.
-        if cookies.count(cookie_name) > 1 and _count_cookies(self.request.headers.get_list("Cookie"), cookie_name) > 1:
+        if cookies.count(cookie_name) > 1 and count_cookies(self.request.headers.get_list("Cookie"), cookie_name) > 1:
             raise InvalidTokenError("more than one session cookie")
         return self.get_cookie(cookie_name) or None
 
@@ -137,16 +166,23 @@ class HankoAuthMixin(_Handler):
         if self.request.method != "OPTIONS":
             verifier = self.get_hanko_verifier()
             try:
-                token = self.get_hanko_bearer_token()
-                from_cookie = token is None
-                if from_cookie:
-                    token = self.get_hanko_cookie_token(verifier.settings.cookie_name)
-                # A token verified before is answered without awaiting anything: the hot path.
-                user = verifier.remembered_user(token) if token else None
-                if user is None or self._checks_sessions(verifier):
-                    user = await self._authenticate(verifier, token, user)
-                if from_cookie and token and self.request.method not in _SAFE_METHODS:
-                    self._check_cookie_origin()
+                tokens = iter(self.get_hanko_tokens(verifier.settings.cookie_name))
+                token = next(tokens, None)
+                if token is None:
+                    user = self._anonymous_user()
+                else:
+                    # A token verified before is answered without awaiting anything: the hot path.
+                    try:
+                        user = verifier.remembered_user(token[0]) if token[0] else None
+                    except InvalidTokenError as ended:  # its session ended: the next token may still do
+                        token, user = await first_that_passes(self._attempt(verifier), token, tokens, refused=ended)
+                    else:
+                        if user is None or self._checks_sessions(verifier):
+                            attempt = self._attempt(verifier)
+                            token, user = await first_that_passes(attempt, token, tokens, remembered=user)
+                    self._hanko_token_used = token
+                    if token[1] and self.request.method not in _SAFE_METHODS:  # sent by the browser by itself
+                        self._check_cookie_origin()
                 self.current_user = user
                 # A requirement that needs data from elsewhere (roles from the admin API) fetches it first.
                 loading = isinstance(user, HankoUser) and data_to_load(self.get_hanko_requirement(), user, self)
@@ -167,17 +203,23 @@ class HankoAuthMixin(_Handler):
         if result is not None:
             await result
 
-    async def _authenticate(self, verifier: TokenVerifier, token: str | None, user: HankoUser | None) -> Any:
-        if token is None:
-            if self.hanko_optional:
-                # No Hanko token: the handler's own get_current_user (or its mixins') decides.
-                return self.get_current_user()
-            raise MissingTokenError()
-        # verify_token hashes the token once more: a microsecond, next to the signature check it leads to.
-        user = user or await verifier.verify_token(token)
-        if self._checks_sessions(verifier):
-            self.hanko_session = await verifier.session_checker.check(token, user)
-        return user
+    def _anonymous_user(self) -> Any:
+        if self.hanko_optional:
+            # No Hanko token: the handler's own get_current_user (or its mixins') decides.
+            return self.get_current_user()
+        raise MissingTokenError()
+
+    def _attempt(self, verifier: TokenVerifier) -> Attempt:
+        """How one token is tried: verified (unless remembered), then its session checked where that is on."""
+
+        async def attempt(token: str, user: HankoUser | None) -> HankoUser:
+            # verify_token hashes the token once more: a microsecond, next to the signature check it leads to.
+            user = user or await verifier.verify_token(token)
+            if self._checks_sessions(verifier):
+                self.hanko_session = await verifier.session_checker.check(token, user)
+            return user
+
+        return attempt
 
     def _origin_matches_host(self, origin: str) -> bool:
         # Tornado 6.6's own (cross_origin_protection, WebSocket handshakes) raises ValueError, a 500, on an
@@ -199,7 +241,7 @@ class HankoAuthMixin(_Handler):
         if origin is not None:
             if site is None and origin_matches_host(origin, self.request.headers.get("Host", "")):
                 return  # a browser without Sec-Fetch-Site, on the API's own origin
-            if cors_settings_of(self).is_allowed_origin(origin):
+            if cors_settings_of(self).is_trusted_origin(origin):  # listed by name: "*" trusts nobody
                 return
         log.info("refused a cookie-authenticated %s from origin %r", self.request.method, origin)
         raise CrossOriginRequestError()
@@ -238,13 +280,3 @@ class HankoAuthMixin(_Handler):
         Override to answer otherwise; :class:`~hanko_tornado.pages.HankoPageMixin` sends a browser to log in.
         """
         error.answer(self)
-
-
-def _count_cookies(headers: list[str], name: str) -> int:
-    """How many cookies called ``name`` the ``Cookie`` headers carry, each header split as Tornado splits one."""
-    return sum(
-        1
-        for header in headers
-        for chunk in header.split(";")
-        if "=" in chunk and chunk.split("=", 1)[0].strip() == name
-    )

@@ -4,9 +4,12 @@ Hanko's ``session.delete.*`` webhooks (logout, revocation, idle expiry, session
 limit) end one session; ``user.delete`` ends every session of a user.
 :class:`Revocations` belongs to one verifier: a token of an ended session is
 refused, remembered or not, with no call to Hanko.  With a shared Redis cache
-the end travels to every process: a sealed record in Redis (read when a token
-is verified afresh) and a sealed publish that the other processes listen to,
-so that what they remember is refused within a second.
+the end travels to every process (:mod:`hanko_tornado.ended_records`): a
+sealed record in Redis and a sealed publish that the other processes listen
+to, so that what they remember is refused within a second.  A process reads
+every record when it subscribes (and again whenever it resubscribes), so
+while it listens its memory knows every end: a new token costs no Redis round
+trip, and a remembered one is kept across a Redis restart.
 """
 
 from __future__ import annotations
@@ -14,13 +17,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import json
 import logging
-import math
 import time
 from collections.abc import Callable
 
 from hanko_tornado.cache import CACHE_BACKOFF_SECONDS, CACHE_OPERATION_TIMEOUT, SealedCache, describe_failure
+from hanko_tornado.ended_records import EndedRecords, parse_end
 from hanko_tornado.settings import HankoSettings
 from hanko_tornado.user import HankoUser
 
@@ -83,53 +85,80 @@ class Revocations:
 
     :param get_cache: the key store's sealed cache (Redis, or this process's memory).
     :param forget: drops every token the verifier remembers; called when this process may
-        have missed an end (it was not listening), so that those tokens are verified afresh.
+        have missed an end it cannot learn again (the records were too many to read whole),
+        so that those tokens are verified afresh.
+    :param ended: where the ends are kept, when they must outlive this object; a new record by default.
     """
 
     def __init__(
-        self, settings: HankoSettings, get_cache: Callable[[], SealedCache], forget: Callable[[], None]
+        self,
+        settings: HankoSettings,
+        get_cache: Callable[[], SealedCache],
+        forget: Callable[[], None],
+        *,
+        ended: EndedSessions | None = None,
     ) -> None:
-        self.ended = EndedSessions()
+        self.ended = ended if ended is not None else EndedSessions()
         self.settings = settings
+        self.records = EndedRecords(settings.api_url)
         self._get_cache = get_cache
         self._forget = forget
-        self._channel = f"hanko_tornado:ended:{settings.api_url}"
+        #: How many times this process (re)subscribed to the other processes' ends and read them all: each time,
+        #: it may have missed some while not listening, so open sockets check again (see the WebSocket mixin).
+        self.subscriptions = 0
         self._listener: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
         self._closed = False
+        #: Subscribed, with every record read since: memory knows every end, and no token needs Redis.
+        self.knows_every_end = False
 
     def has_ended(self, user: HankoUser) -> bool:
         """Whether this process knows that ``user``'s session ended (no waiting: the hot path)."""
         return bool(self.ended) and self.ended.has_ended(user)
 
     async def has_ended_anywhere(self, user: HankoUser) -> bool:
-        """Whether ``user``'s session ended, here or in the shared record (for a token verified afresh)."""
+        """Whether ``user``'s session ended, here or in the shared record (for a token verified afresh).
+
+        Redis is read only while this process may have missed an end (not subscribed yet, or not since a failure).
+        """
         if self.has_ended(user):
             return True
         cache = self._get_cache()
         if not cache.can_publish:
             return False
         self._listen()
-        for kind, ident in (("session", user.session_id or ""), ("user", user.id)):
-            text = await cache.get(self._key(kind, ident), "ended")
-            entry = _entry(text) if text is not None else None
-            if entry is not None and entry[:2] == (kind, ident):
-                self._apply(*entry)
-                if self.ended.has_ended(user):
-                    return True
-        return False
+        if self.knows_every_end:
+            return False
+        for end in await self.records.read(cache, [("session", user.session_id or ""), ("user", user.id)]):
+            self._apply(*end)
+        return self.ended.has_ended(user)
+
+    async def has_ended_in_record(self, user: HankoUser) -> bool | None:
+        """Whether ``user``'s session ended, reading the shared record again; ``None`` when it could not be read.
+
+        For open sockets after a resubscription: ``None`` (the shared cache failed or backs off) means ask later.
+        """
+        cache = self._get_cache()
+        if not cache.can_publish:
+            return self.has_ended(user)
+        if not cache.answering:
+            return None
+        ended = await self.has_ended_anywhere(user)
+        return ended if ended or cache.answering else None
 
     async def end(self, kind: str, ident: str, until: float) -> None:
-        """End a ``"session"`` (by id) or a ``"user"`` (all sessions) until ``until``: here at once, then everywhere."""
+        """End a ``"session"`` (by id) or a ``"user"`` (all sessions): here at once, then everywhere.
+
+        :param until: when its tokens expire (the session's ``expires_at``); the end is kept ``leeway``
+            seconds longer, as long as a token may still be accepted.
+        """
+        until += self.settings.leeway
         self._apply(kind, ident, until)
         cache = self._get_cache()
         if not cache.can_publish:
             return
         self._listen()
-        text = json.dumps({"kind": kind, "id": ident, "until": until})
-        stored = await cache.set(self._key(kind, ident), "ended", text, ttl=math.ceil(until - time.time()))
-        published = stored and await cache.publish(self._channel, "ended", text)
-        if not published:
+        if not await self.records.share(cache, kind, ident, until):
             log.warning(
                 "could not share with other processes that %s %s ended (the shared cache failed): "
                 "they may accept its tokens until they verify them afresh",
@@ -147,11 +176,8 @@ class Revocations:
             with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._listener), 2 * CACHE_OPERATION_TIMEOUT)
 
-    def _key(self, kind: str, ident: str) -> str:
-        return f"{self._channel}:{kind}:{ident}"
-
     def _apply(self, kind: str, ident: str, until: float) -> bool:
-        until = min(until, time.time() + self.settings.max_session_lifetime)
+        until = min(until, time.time() + self.settings.max_session_lifetime + self.settings.leeway)
         return self.ended.end_session(ident, until) if kind == "session" else self.ended.end_user(ident, until)
 
     def _listen(self) -> None:
@@ -161,19 +187,21 @@ class Revocations:
 
     async def _listening(self) -> None:
         failing = False
-        while not self._closed:
-            messages = self._get_cache().subscribe(self._channel, "ended", stopped=self._stopped.is_set)
+        while not self._closed and not _cancelling():
+            cache = self._get_cache()
+            messages = cache.subscribe(self.records.channel, "ended", stopped=self._stopping)
             try:
                 async for text in messages:
-                    if text is None:  # subscribed: whatever ended while nobody listened is re-read from the record
-                        self._forget()
+                    if text is None:  # subscribed: whatever ended while nobody listened is read from the records
+                        await self._read_every_end(cache)
+                        self.subscriptions += 1
                         if failing:
                             failing = False
                             log.info("listening to ended sessions on the shared cache again")
                         continue
-                    entry = _entry(text)
-                    if entry is not None:
-                        self._apply(*entry)
+                    end = parse_end(text)
+                    if end is not None:
+                        self._apply(*end)
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001 - Redis failing must not stop this process; it listens again
@@ -185,22 +213,27 @@ class Revocations:
                         CACHE_BACKOFF_SECONDS,
                     )
             finally:
+                self.knows_every_end = False  # from the first failure on, an end may go unheard
                 await messages.aclose()  # unsubscribes and returns the connection now, not when collected
             # redis-py may swallow a cancellation and end the subscription instead: close() is also an event.
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stopped.wait(), CACHE_BACKOFF_SECONDS)
 
+    async def _read_every_end(self, cache: SealedCache) -> None:
+        """Apply every end recorded (subscribed first, read second: an end recorded before is in it, one after is
+        published); a table too large to read whole makes the remembered tokens be verified afresh."""
+        if await self.records.snapshot(cache, self._apply):
+            self.knows_every_end = True
+        else:
+            self._forget()
+            cache.metrics.shared_cache_failed("read")
 
-def _entry(text: str) -> tuple[str, str, float] | None:
-    """A shared end read strictly: anyone may write to Redis, though only sealed entries get this far."""
-    try:
-        entry = json.loads(text)
-        kind, ident, until = entry["kind"], entry["id"], entry["until"]
-        if kind not in ("session", "user") or not isinstance(ident, str) or not 0 < len(ident) <= 128:
-            raise ValueError("bad entry")
-        if isinstance(until, bool) or not isinstance(until, (int, float)) or not math.isfinite(until):
-            raise ValueError("bad time")
-        return kind, ident, float(until)
-    except (ValueError, TypeError, KeyError) as error:
-        log.warning("ignoring a malformed ended-session entry: %s", describe_failure(error))
-        return None
+    def _stopping(self) -> bool:
+        # Checked too: redis-py can swallow a cancellation while it reads.
+        return self._stopped.is_set() or _cancelling()
+
+
+def _cancelling() -> bool:
+    """Whether the running task was asked to stop, even if what it awaited swallowed the cancellation (3.11+)."""
+    task = asyncio.current_task()
+    return task is not None and getattr(task, "cancelling", lambda: 0)() > 0

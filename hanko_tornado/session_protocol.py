@@ -95,18 +95,28 @@ class SessionStatus:
 
 
 async def ask_hanko(
-    client: AsyncHTTPClient, settings: HankoSettings, session_id: str, token: str, token_expires_at: datetime.datetime
+    client: AsyncHTTPClient,
+    settings: HankoSettings,
+    session_id: str,
+    token: str,
+    token_expires_at: datetime.datetime,
+    *,
+    renew: bool | None = None,
 ) -> SessionStatus:
-    """Ask Hanko about one verified session token (``GET`` or, for ``renew``, ``POST``).
+    """Ask Hanko about one verified session token (``GET`` or, to renew it, ``POST``).
 
     The answer is good for ``session_check_ttl`` seconds, and never past the token's
     ``exp``, the session's expiry or its idle expiry.
+
+    :param renew: ``POST``, moving the session's idle timeout; by default, what ``session_check`` says.
 
     :raises ValueError: Hanko could not answer (5xx, unreadable); transport errors raise as they come.
     """
     url = f"{settings.api_url}/sessions/validate"
     headers = {"Accept": "application/json"}
-    if settings.session_check == "renew":
+    if renew is None:
+        renew = settings.session_check == "renew"
+    if renew:
         method, body = "POST", json.dumps({"session_token": token})
         headers["Content-Type"] = "application/json"
     else:

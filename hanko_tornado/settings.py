@@ -96,6 +96,8 @@ class HankoSettings:
         process (connections of the session check's own HTTP client).
     :param max_session_lifetime: the longest a Hanko session token may live (Hanko Cloud allows a month):
         how long a user deleted by webhook stays refused, and the most a webhook's end is kept.
+    :param require_shared_cache: a shared cache that does not answer makes ``/readyz`` unready; off by default,
+        since every process still serves from its own memory (``shared_cache`` is reported ``degraded``).
     :param allow_http: allow an ``http://`` API URL beyond loopback (a Hanko on a
         private network, as Hanko's docker-compose sets up); warns at start-up.
     :param metrics: count into Prometheus (see :mod:`hanko_tornado.metrics`): ``True`` for
@@ -126,6 +128,7 @@ class HankoSettings:
     session_check_concurrency: int = 100
     max_session_lifetime: float = 31 * 24 * 3600.0
     allow_http: bool = False
+    require_shared_cache: bool = False
     metrics: Any = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -152,6 +155,8 @@ class HankoSettings:
                 "cache_secret",
                 f"a shared cache needs a secret of at least {MIN_SECRET_LENGTH} characters, the same in every process",
             )
+        if not isinstance(self.require_shared_cache, bool):
+            raise ConfigurationError("require_shared_cache", "must be True or False")
         if self.jwks_min_ttl > self.jwks_max_ttl:
             raise ConfigurationError("jwks_min_ttl", "must not exceed jwks_max_ttl")
         if self.metrics is not None and self.metrics is not False:
@@ -223,7 +228,8 @@ ENVIRONMENT_VARIABLES: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "HANKO_JWKS_REFETCH_INTERVAL_SECONDS": ("refetch_interval", float, "a number of seconds"),
     "HANKO_JWKS_STALE_GRACE_SECONDS": ("stale_grace", float, "a number of seconds"),
     "HANKO_TOKEN_CACHE_SIZE": ("token_cache_size", int, "a whole number"),
-    "HANKO_CACHE_URL": ("cache", cache_from_url, "memory://, redis:// or rediss://"),
+    "HANKO_CACHE_URL": ("cache", cache_from_url, "memory:// or a Redis URL"),
+    "HANKO_REQUIRE_SHARED_CACHE": ("require_shared_cache", _boolean, "true or false"),
     "HANKO_CACHE_SECRET": ("cache_secret", str, "a secret"),
     "HANKO_SESSION_CHECK": ("session_check", str, "off, validate or renew"),
     "HANKO_SESSION_CHECK_SECONDS": ("session_check_ttl", float, "a number of seconds"),

@@ -16,7 +16,7 @@ from support import captured_logs
 from test_server import running_server
 from tornado.testing import AsyncTestCase, bind_unused_port, gen_test
 
-from hanko_tornado import ConfigurationError, HankoAuthMixin, HankoSettings, verifier_for
+from hanko_tornado import ConfigurationError, HankoAuthMixin, HankoSettings, InvalidTokenError, verifier_for
 from hanko_tornado.cache import (
     CACHE_BACKOFF_SECONDS,
     ENTRY_FORMAT,
@@ -49,9 +49,12 @@ class CacheUrlTest(unittest.TestCase):
     def test_urls(self) -> None:
         memory = cache_from_url("memory://")
         self.assertEqual(type(memory).__name__, "SimpleMemoryCache")
-        redis = cache_from_url("redis://:p%40ss@10.1.2.3:6380/2")
-        self.assertEqual((redis.endpoint, redis.port, redis.db, redis.password), ("10.1.2.3", 6380, 2, "p@ss"))
-        self.assertEqual(cache_from_url("rediss://cache.example.com").port, 6379)
+        options = cache_from_url("redis://:p%40ss@10.1.2.3:6380/2").client.connection_pool.connection_kwargs
+        self.assertEqual(
+            (options["host"], options["port"], options["db"], options["password"]), ("10.1.2.3", 6380, 2, "p@ss")
+        )
+        tls = cache_from_url("rediss://cache.example.com").client.connection_pool.connection_kwargs
+        self.assertEqual((tls["port"], tls["ssl_check_hostname"]), (6379, True))
         for url in ["memcached://x", "redis://x/zero", "http://x"]:
             with self.subTest(url=url), self.assertRaises(ConfigurationError):
                 cache_from_url(url)
@@ -77,7 +80,7 @@ class CloseCacheTest(unittest.TestCase):
         cache = cache_from_url(redis.url)
 
         async def use_then_close() -> None:
-            await cache.set("key", "value")
+            await cache.write("key", "value", 60)
             self.assertEqual(redis.command("CLIENT", "LIST").count(b"id="), 2, "the cache's and this inline one")
             await close_cache(cache)
 
@@ -180,7 +183,7 @@ class PoisonTest(RedisTestCase):
     def poison(self, text: str) -> None:
         cache = self.cache()
         key = f"hanko_tornado:jwks:{self.hanko.settings().jwks_url}"
-        self.io_loop.run_sync(lambda: cache.set(key, text, ttl=600))
+        self.io_loop.run_sync(lambda: cache.write(key, text, 600))
 
     def test_entries_not_sealed_with_the_secret_are_refused(self) -> None:
         attacker = SigningKey.generate(key_size=2048)
@@ -415,3 +418,36 @@ class HostileSizeAndLoadTest(RedisTestCase):
         self.assertTrue(cache.answering)
         self.assertFalse(any("failed" in line for line in lines))
         await close_cache(cache.cache)
+
+
+class AiocacheRedisCacheTest(RedisTestCase):
+    """An application's own aiocache ``RedisCache`` (with a namespace) is adapted to its redis-py client."""
+
+    @gen_test(timeout=30)
+    async def test_it_shares_keys_and_ends(self) -> None:
+        from aiocache import RedisCache
+        from aiocache.serializers import StringSerializer
+
+        caches = [
+            RedisCache(serializer=StringSerializer(), endpoint="127.0.0.1", port=self.redis.port, namespace="app:")
+            for _ in range(2)
+        ]
+        self.caches.extend(caches)
+        first, second = (verifier_for(tornado.web.Application(hanko=self.settings(cache=c))) for c in caches)
+        session = str(uuid.uuid4())
+        token = self.hanko.mint(session_id=session)
+        for verifier in (first, second):
+            await verifier.verify_token(token)
+        self.assertEqual(self.hanko.jwks_fetches, 1)
+        self.assertIn(b"app::hanko_tornado:jwks", self.redis.command("KEYS", "*"))
+        await first.revocations.end("session", session, time.time() + 600)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                await second.verify_token(token)
+            except InvalidTokenError:
+                break
+            self.assertLess(time.monotonic(), deadline, "the end reached the other verifier")
+            await asyncio.sleep(0.05)
+        for verifier in (first, second):
+            await verifier.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from typing import Any, ClassVar
@@ -146,20 +147,31 @@ class UnansweredSharedCacheTest(HealthTestCase):
         self.settings_overrides = {"cache": cache_from_url(f"redis://127.0.0.1:{port}/0"), "cache_secret": SECRET}
         return super().get_app()
 
-    def test_unready_while_the_shared_cache_does_not_answer(self) -> None:
+    def test_ready_and_degraded_while_the_shared_cache_does_not_answer(self) -> None:
         code, report = self.readiness()
-        self.assertEqual(
-            (code, report["shared_cache"], report["problems"]), (503, "failing", ["the shared cache does not answer"])
-        )
+        self.assertEqual((code, report["shared_cache"], report["problems"]), (200, "degraded", []))
         self.assertTrue(report["keys"]["usable"], "the keys were fetched all the same")
 
 
-class SharedCacheNotRequiredTest(UnansweredSharedCacheTest):
-    readiness_options: ClassVar[dict[str, Any]] = {"require_shared_cache": False}
+class SharedCacheRequiredTest(UnansweredSharedCacheTest):
+    readiness_options: ClassVar[dict[str, Any]] = {"require_shared_cache": True}
 
-    def test_unready_while_the_shared_cache_does_not_answer(self) -> None:
+    def test_ready_and_degraded_while_the_shared_cache_does_not_answer(self) -> None:
         code, report = self.readiness()
-        self.assertEqual((code, report["shared_cache"], report["problems"]), (200, "failing", []))
+        self.assertEqual(
+            (code, report["shared_cache"], report["problems"]), (503, "degraded", ["the shared cache does not answer"])
+        )
+
+
+class SharedCacheRequiredBySettingsTest(UnansweredSharedCacheTest):
+    def get_app(self) -> tornado.web.Application:
+        app = super().get_app()
+        app.settings["hanko"] = dataclasses.replace(app.settings["hanko"], require_shared_cache=True)
+        return app
+
+    def test_ready_and_degraded_while_the_shared_cache_does_not_answer(self) -> None:
+        code, report = self.readiness()
+        self.assertEqual((code, report["problems"]), (503, ["the shared cache does not answer"]))
 
 
 class AnsweringSharedCacheTest(HealthTestCase):
@@ -176,9 +188,10 @@ class AnsweringSharedCacheTest(HealthTestCase):
         self.settings_overrides = {"cache": cache_from_url(self.redis.url), "cache_secret": SECRET}
         return super().get_app()
 
-    def test_ready_with_redis_answering_and_unready_once_it_stops(self) -> None:
+    def test_ready_with_redis_answering_and_still_ready_once_it_stops(self) -> None:
         code, report = self.readiness()
         self.assertEqual((code, report["shared_cache"]), (200, "answers"))
         self.redis.stop()
         code, report = self.readiness()
-        self.assertEqual((code, report["shared_cache"]), (503, "failing"))
+        self.assertEqual((code, report["shared_cache"]), (200, "degraded"))
+        self.assertEqual(self.fetch_with_token("/user", self.hanko.mint()).code, 200, "requests are served")

@@ -148,7 +148,9 @@ class AdminReadinessHandler(ReadinessHandler):
         process sees the same webhook, so all would leave the rotation at once).
     """
 
-    def initialize(self, require_shared_cache: bool = True, wait: float = 0.5, require_webhook: bool = False) -> None:
+    def initialize(
+        self, require_shared_cache: bool | None = None, wait: float = 0.5, require_webhook: bool = False
+    ) -> None:
         super().initialize(require_shared_cache, wait)
         self.require_webhook = require_webhook
 
