@@ -2,11 +2,9 @@
 
 ``server.py`` turns it on with ``LOG_FORMAT=json``; an application can too::
 
-    app = tornado.web.Application(routes, log_function=log_request_as_json, hanko=settings)
-    app.add_transform(RequestIdTransform)
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter())
-    logging.basicConfig(level="INFO", handlers=[handler])
+    log_as_json("INFO")  # every record to stderr as JSON
+    app = tornado.web.Application(routes, hanko=settings)
+    log_requests_as_json(app)  # X-Request-Id, and one access line per request
 
 Each request gets an id (a sane ``X-Request-Id`` it came with, else a new
 one), sent back as ``X-Request-Id`` and written in its access line with the
@@ -27,7 +25,15 @@ from typing import Any
 import tornado.httputil
 import tornado.web
 
-__all__ = ["REQUEST_ID_HEADER", "JsonFormatter", "RequestIdTransform", "log_request_as_json", "request_id"]
+__all__ = [
+    "REQUEST_ID_HEADER",
+    "JsonFormatter",
+    "RequestIdTransform",
+    "log_as_json",
+    "log_request_as_json",
+    "log_requests_as_json",
+    "request_id",
+]
 
 #: The header a request id comes in with and goes back out in.
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -102,3 +108,16 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return _JWT_SHAPED.sub("[token]", json.dumps(entry, default=str, ensure_ascii=False))
+
+
+def log_as_json(level: int | str = logging.INFO) -> None:
+    """Send every log record to stderr as one line of JSON (:class:`JsonFormatter`), at ``level`` and above."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
+def log_requests_as_json(app: tornado.web.Application) -> None:
+    """Give ``app``'s requests ids (:class:`RequestIdTransform`) and JSON access lines (:func:`log_request_as_json`)."""
+    app.settings["log_function"] = log_request_as_json
+    app.add_transform(RequestIdTransform)

@@ -23,7 +23,6 @@ which these endpoints never grant).
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import urllib.parse
 from typing import Any
@@ -31,22 +30,13 @@ from typing import Any
 import tornado.web
 from tornado.routing import URLSpec
 
+from hanko_tornado.settings import is_loopback_host
 from hanko_tornado.testing.fake import FakeHanko
 
-__all__ = ["control_routes", "is_loopback_host"]
+__all__ = ["control_routes"]
 
 _MINT_STRINGS = ("user_id", "email", "username", "session_id")
 _MINT_LISTS = ("amr", "audience")
-
-
-def is_loopback_host(host: str) -> bool:
-    """Whether ``host`` (a name or address, without a port) is this machine's loopback."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def control_routes(hanko: FakeHanko) -> list[URLSpec]:

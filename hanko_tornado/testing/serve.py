@@ -23,7 +23,8 @@ import sys
 import urllib.parse
 from collections.abc import Sequence
 
-from hanko_tornado.testing.control import control_routes, is_loopback_host
+from hanko_tornado.settings import is_loopback_host
+from hanko_tornado.testing.control import control_routes
 from hanko_tornado.testing.fake import FakeHanko
 
 __all__ = ["main", "parser"]
