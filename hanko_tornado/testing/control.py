@@ -80,6 +80,8 @@ class _ControlHandler(tornado.web.RequestHandler):
 
 
 class TokensHandler(_ControlHandler):
+    """``POST /_fake/tokens``: a session token minted as a login's (see the module)."""
+
     def post(self) -> None:
         body = self.json_body()
         if body is None:
@@ -111,11 +113,15 @@ class TokensHandler(_ControlHandler):
 
 
 class SessionsHandler(_ControlHandler):
+    """``GET /_fake/sessions``: the live sessions."""
+
     def get(self) -> None:
         self.finish({"sessions": [session.as_webhook_data() for session in self.hanko.sessions.values()]})
 
 
 class SessionHandler(_ControlHandler):
+    """``DELETE /_fake/sessions/{id}``: the session ended as a logout ends it."""
+
     def delete(self, session_id: str) -> None:
         if session_id not in self.hanko.sessions:
             self.refuse(404, "no such session")
@@ -126,6 +132,8 @@ class SessionHandler(_ControlHandler):
 
 
 class WebhooksHandler(_ControlHandler):
+    """``POST /_fake/webhooks``: a loopback URL subscribed to Hanko's events."""
+
     def post(self) -> None:
         body = self.json_body()
         if body is None:
