@@ -40,7 +40,7 @@ class CheckFromEnvironmentTest(AsyncTestCase):
             "check",
             *args,
             cwd=self.folder.name,
-            env={**clean, "PYTHONPATH": str(pathlib.Path(__file__).parent.parent), **environment},
+            env={**clean, **environment},
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
