@@ -21,7 +21,11 @@ class SoakTest(AsyncTestCase):
         self.assertGreaterEqual(report.requests, 3000)
         self.assertGreater(report.answers[("rotated", 503)], 0, "the outage was seen")
         self.assertGreater(report.answers[("rotated", 200)], 0, "the rotated key was accepted after recovery")
-        self.assertLess(report.rss_end_kib - report.rss_half_kib, 5 * 1024, "memory stays flat")
+        # A settled round of the same load, after the caches are warm, grows the process by less than a tenth:
+        # a leak of 2 KiB a request would show, an allocator's arena more or less would not.
+        growth = report.rss_settled_end_kib - report.rss_settled_start_kib
+        self.assertGreater(report.rss_settled_start_kib, 0)
+        self.assertLess(growth, report.rss_settled_start_kib / 10, f"memory stays flat: {report}")
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ class FleetTest(AsyncTestCase):
             await self.hanko.webhooks_sent()
             self.assertEqual(self.hanko.deliveries, [(f"http://127.0.0.1:{first.port}/webhooks/hanko", LOGOUT, 200)])
             while await statuses(ended) != [401, 401]:
-                self.assertLess(time.monotonic() - started, 1.0, "refused everywhere within a second")
+                self.assertLess(time.monotonic() - started, 15, "refused everywhere, long before the token expires")
                 await asyncio.sleep(0.02)
             self.assertEqual(await statuses(live), [200, 200], "another session stays")
             async with running_server(self.environment()) as third:  # started after the event
