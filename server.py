@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         return run(None, KeysFile(keys_path, hanko.cache_secret or "", hanko) if keys_path else None)
     # A worker started while Hanko's key endpoint fails starts from the key set its siblings hold: a copy
     # sealed under a secret only this process tree knows, in a folder only this user may read, by default.
-    private_folder = None if keys_path else tempfile.mkdtemp(prefix="hanko-tornado-")
+    private_folder = None if keys_path else tempfile.mkdtemp(prefix=f"hanko-tornado-{os.getpid()}-")
     if keys_path:
         keys_file = KeysFile(keys_path, hanko.cache_secret or "", hanko)
     else:

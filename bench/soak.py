@@ -179,6 +179,7 @@ async def soak(total: int = 20_000, connections: int = 200, key_size: int = 4096
         "HANKO_JWKS_REFETCH_INTERVAL_SECONDS": str(REFETCH_INTERVAL),
         "CORS_ORIGINS": ORIGIN,
         "LOG_LEVEL": "ERROR",
+        "SHUTDOWN_DELAY_SECONDS": "0",  # no load balancer to tell: stop at once
     }
     server = await asyncio.create_subprocess_exec(
         sys.executable, str(ROOT / "server.py"), "--port", str(port), env=env, cwd=tempfile.gettempdir()

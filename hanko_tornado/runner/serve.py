@@ -40,8 +40,8 @@ async def serve(
     """Serve ``app`` on ``sockets`` until SIGTERM, SIGINT or the end of the parent's lifeline.
 
     SIGTERM and the lifeline stop it as :mod:`~hanko_tornado.runner.graceful` says, ``shutdown_delay``
-    first; SIGINT (Ctrl-C) skips the delay, and so does a second signal.  ``keys_file``, when given, seeds the key store and is kept
-    up to date with the key set held.  The verifier and its cache are closed at the end.
+    first; SIGINT (Ctrl-C) skips the delay, and so does a second signal.  ``keys_file``, when given,
+    seeds the key store and is kept up to date with the key set held.  The verifier and its cache are closed at the end.
     """
     if keys_file is not None:
         _seed_verifier(app, keys_file)
