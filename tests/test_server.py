@@ -296,6 +296,26 @@ class ServerTest(FakeHankoTestCase):
                 (),
                 "SHUTDOWN_GRACE_SECONDS: must be a number of seconds from 0 to 3600, got 'soon'",
             ),
+            (
+                {"HANKO_API_URL": "https://x.io", "SHUTDOWN_DELAY_SECONDS": "20"},
+                (),
+                "SHUTDOWN_DELAY_SECONDS: must not be more than SHUTDOWN_GRACE_SECONDS (10), got 20",
+            ),
+            (
+                {"HANKO_API_URL": "https://x.io", "MAX_HEADER_SIZE": "16k"},
+                (),
+                "MAX_HEADER_SIZE: must be a whole number of bytes from 1024 to 1048576, got '16k'",
+            ),
+            (
+                {"HANKO_API_URL": "https://x.io", "BODY_TIMEOUT": "0"},
+                (),
+                "BODY_TIMEOUT: must be a number of seconds from 1 to 3600, got '0'",
+            ),
+            (
+                {"HANKO_API_URL": "https://x.io", "HANKO_KEYS_FILE": "/tmp/keys"},
+                (),
+                "HANKO_KEYS_FILE: needs HANKO_CACHE_SECRET (32 characters or more) to seal the copy",
+            ),
         ]
         for env, args, message in cases:
             async with running_server(env, *args, wait=False) as server:
@@ -409,6 +429,57 @@ class OperationsTest(AsyncTestCase):
 
 
 USER = "aaaaaaaa-0000-4000-8000-000000000021"
+
+
+async def raw_answer(port: int, request: bytes) -> tuple[bytes, bytes]:
+    """The head and body of the one answer to ``request``, sent as it is on a new connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+        length = re.search(rb"\r\nContent-Length: (\d+)", head)
+        return head, await reader.readexactly(int(length.group(1)) if length else 0)
+    finally:
+        writer.close()
+
+
+class RequestBoundsTest(FakeHankoTestCase):
+    """Oversized requests are refused from their headers: the handler never runs, the body is never read."""
+
+    @gen_test(timeout=120)
+    async def test_oversized_headers_and_bodies(self) -> None:
+        env = {"HANKO_API_URL": self.hanko.api_url, "MAX_HEADER_SIZE": "4096", "MAX_BODY_SIZE": "1024"}
+        token = self.hanko.mint(USER)
+        async with running_server(env) as server:
+            port = server.port
+            within = await server.fetch("/", headers={"X-Padding": "a" * 3000})
+            self.assertEqual(within.code, 200)
+            head, body = await raw_answer(port, f"GET / HTTP/1.1\r\nX-Padding: {'a' * 5000}\r\n\r\n".encode())
+            self.assertTrue(head.startswith(b"HTTP/1.1 431 "), head)
+            self.assertIn(b"\r\nConnection: close\r\n", head)
+            self.assertEqual(json.loads(body)["error"], "header_fields_too_large")
+            many = "".join(f"X-{i}: {'b' * 200}\r\n" for i in range(40))  # each small, 8 KiB together
+            head, _ = await raw_answer(port, f"GET / HTTP/1.1\r\n{many}\r\n".encode())
+            self.assertTrue(head.startswith(b"HTTP/1.1 431 "), head)
+            # The body is announced, never sent: the answer comes from the headers alone.
+            post = f"POST /protected HTTP/1.1\r\nAuthorization: Bearer {token}\r\nContent-Length: 2000\r\n\r\n"
+            head, body = await raw_answer(port, post.encode())
+            self.assertTrue(head.startswith(b"HTTP/1.1 413 "), head)
+            self.assertEqual(json.loads(body)["error"], "payload_too_large")
+            huge = "POST /webhooks/hanko HTTP/1.1\r\nContent-Length: 104857600\r\n\r\n"
+            head, _ = await raw_answer(port, huge.encode())
+            self.assertTrue(head.startswith(b"HTTP/1.1 413 "), head)
+            chunked = f"POST /protected HTTP/1.1\r\nAuthorization: Bearer {token}\r\nTransfer-Encoding: chunked\r\n\r\n"
+            head, _ = await raw_answer(port, f"{chunked}800\r\n{'c' * 2048}\r\n0\r\n\r\n".encode())
+            self.assertTrue(head.startswith(b"HTTP/1.1 400 "), head)
+            answered = await server.fetch(
+                "/protected", method="POST", body="x" * 1000, headers={"Authorization": f"Bearer {token}"}
+            )
+            self.assertEqual(answered.code, 200)
+            webhook = await server.fetch("/webhooks/hanko", method="POST", body="{" + " " * 200_000 + "}")
+            self.assertNotIn(webhook.code, (413, 500), "the webhook route takes up to 1 MiB, as Hanko's handler")
+        _, stderr = await server.output()
+        self.assertNotIn(token.split(".")[2], stderr)
 
 
 class LifecycleTest(FakeHankoTestCase):
