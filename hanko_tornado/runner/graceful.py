@@ -32,8 +32,8 @@ log = logging.getLogger("server")
 
 #: The application setting that is true once the process is stopping: readiness answers 503.
 STOPPING = "hanko_tornado.stopping"
-#: Tornado itself closes, without an answer, a connection whose headers exceed this many times the bound.
-_HEADER_HARD_LIMIT_FACTOR = 4
+#: Tornado itself closes, unanswered, a connection whose headers exceed this many times the bound (128 KiB by default).
+_HEADER_HARD_LIMIT_FACTOR = 8
 #: A refused request's body is read and dropped for up to this long, so the client reads the answer.
 _LINGER_SECONDS = 2.0
 _LINGER_BYTES = 1024 * 1024
@@ -56,7 +56,7 @@ class GracefulHTTPServer(tornado.httpserver.HTTPServer):
     """An ``HTTPServer`` with :meth:`drain`, and bounds checked on every request's headers.
 
     :param max_header_size: bytes of start line and headers; more is 431 (Tornado closes the connection,
-        unanswered, past four times this).
+        unanswered, past eight times this).
     :param max_body_size: bytes of body (by ``Content-Length``, and as a chunked body arrives); more is 413.
     :param body_limits: larger body bounds for some paths (exact match), such as the webhook route's.
     """
