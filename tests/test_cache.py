@@ -10,6 +10,7 @@ import uuid
 import warnings
 from typing import Any
 
+import pytest
 import tornado.web
 from redis_server import RedisServer
 from support import captured_logs
@@ -370,13 +371,15 @@ class FleetTest(AsyncTestCase):
         requests = [(f"http://127.0.0.1:{ports[i % len(ports)]}/protected", token) for i in range(count)]
         return [r.code for r in await fetch_concurrently(requests)]
 
-    @gen_test(timeout=90)
+    @pytest.mark.timeout(600)  # server.py processes: a few seconds each on a busy machine
+    @gen_test(timeout=300)
     async def test_two_servers_make_one_fetch_between_them(self) -> None:
         async with running_server(self.environment()) as first, running_server(self.environment()) as second:
             self.assertEqual(await self.burst([first.port, second.port], 200), [200] * 200)
         self.assertEqual(self.hanko.jwks_fetches, 1)
 
-    @gen_test(timeout=90)
+    @pytest.mark.timeout(600)  # server.py processes: a few seconds each on a busy machine
+    @gen_test(timeout=300)
     async def test_forked_processes_share_one_port_and_one_fetch(self) -> None:
         async with running_server(self.environment(), "--processes", "3") as server:
             self.assertEqual(await self.burst([server.port], 300), [200] * 300)

@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 from tornado.testing import AsyncTestCase, bind_unused_port, gen_test
@@ -24,6 +25,9 @@ from hanko_tornado.testing import FakeHanko
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "bench"))
 
 from drops import Count, client
+
+# Each test starts server.py processes, a few seconds each on a busy machine: bounds far above what they take.
+pytestmark = pytest.mark.timeout(600)
 
 SERVER = pathlib.Path(__file__).resolve().parent.parent / "server.py"
 # server.py shows every warning, and running_server fails a test on any it prints but what setup.cfg excuses.
@@ -174,7 +178,7 @@ class FakeHankoTestCase(AsyncTestCase):
 
 
 class ServerTest(FakeHankoTestCase):
-    @gen_test(timeout=60)
+    @gen_test(timeout=300)
     async def test_open_and_protected_routes(self) -> None:
         env = {"HANKO_API_URL": self.hanko.api_url, "HANKO_AUDIENCE": "localhost"}
         async with running_server(env) as server:
@@ -204,7 +208,7 @@ class ServerTest(FakeHankoTestCase):
         self.assertNotIn(token.split(".")[2], stdout + stderr)
         self.assertEqual(self.hanko.jwks_fetches, 1, "the key cache is warmed at start-up")
 
-    @gen_test(timeout=60)
+    @gen_test(timeout=300)
     async def test_recent_passkey_route(self) -> None:
         env = {"HANKO_API_URL": self.hanko.api_url, "HANKO_STEP_UP_MAX_AGE": "120"}
         async with running_server(env) as server:
@@ -234,7 +238,7 @@ class ServerTest(FakeHankoTestCase):
         _, stderr = await server.output()
         self.assertIn("needs a login with passkey", stderr)
 
-    @gen_test(timeout=60)
+    @gen_test(timeout=300)
     async def test_dotenv_is_read_and_the_environment_wins(self) -> None:
         with tempfile.TemporaryDirectory() as folder:
             dotenv = f"HANKO_API_URL={self.hanko.api_url}\nHANKO_AUDIENCE=other\nCORS_ORIGINS=http://app.test\n"
@@ -247,7 +251,7 @@ class ServerTest(FakeHankoTestCase):
                 self.assertEqual(response.code, 200)
                 self.assertEqual(response.headers["Access-Control-Allow-Origin"], "http://app.test")
 
-    @gen_test(timeout=60)
+    @gen_test(timeout=300)
     async def test_only_the_dotenv_of_the_current_folder_is_read(self) -> None:
         with tempfile.TemporaryDirectory() as folder:
             pathlib.Path(folder, ".env").write_text("HANKO_API_URL=http://hanko.example.com\n")
@@ -258,7 +262,7 @@ class ServerTest(FakeHankoTestCase):
             self.assertEqual(server.process.returncode, 2)
             self.assertIn("HANKO_API_URL: is not set", stderr)
 
-    @gen_test(timeout=60)
+    @gen_test(timeout=300)
     async def test_port_option_is_checked_like_port(self) -> None:
         env = {"HANKO_API_URL": self.hanko.api_url}
         for args in [("--port", "99999"), ("--port", "0"), ("--dev", "--port", "0"), ("--port", "eighty")]:
@@ -269,7 +273,7 @@ class ServerTest(FakeHankoTestCase):
                 (2, f"server.py: --port: must be a port number from 1 to 65535, got {args[-1]!r}"),
             )
 
-    @gen_test(timeout=60)
+    @gen_test(timeout=300)
     async def test_unreachable_keys_at_start_up_are_not_fatal(self) -> None:
         async with running_server({"HANKO_API_URL": f"http://127.0.0.1:{free_port()}"}) as server:
             token = self.hanko.mint()
@@ -277,7 +281,7 @@ class ServerTest(FakeHankoTestCase):
             self.assertEqual(response.code, 503)
             self.assertIn("Retry-After", response.headers)
 
-    @gen_test(timeout=60)
+    @gen_test(timeout=300)
     async def test_configuration_errors_are_one_line_and_exit_2(self) -> None:
         cases = [
             ({}, (), "HANKO_API_URL: is not set: set it to your Hanko API URL (see .env.example)"),
@@ -333,7 +337,7 @@ class ServerTest(FakeHankoTestCase):
             (2, "server.py: PORT: must be a port number from 1 to 65535, got 'eighty'"),
         )
 
-    @gen_test(timeout=90)
+    @gen_test(timeout=300)
     async def test_dev_mode_prints_a_working_curl_command(self) -> None:
         async with running_server({}, "--dev") as server:
             assert server.process.stdout is not None
@@ -364,7 +368,7 @@ class OperationsTest(AsyncTestCase):
         self.io_loop.run_sync(self.hanko.stop)
         super().tearDown()
 
-    @gen_test(timeout=60)
+    @gen_test(timeout=300)
     async def test_probes_and_metrics(self) -> None:
         env = {"HANKO_API_URL": self.hanko.api_url, "HANKO_AUDIENCE": "localhost"}
         async with running_server(env) as server:
@@ -396,7 +400,7 @@ class OperationsTest(AsyncTestCase):
         self.assertIn(("process_cpu_seconds_total", ()), samples, "the default registry's own collectors")
         self.assertNotIn(token.split(".")[2], text)
 
-    @gen_test(timeout=60)
+    @gen_test(timeout=300)
     async def test_unready_while_the_keys_cannot_be_had(self) -> None:
         async with running_server({"HANKO_API_URL": f"http://127.0.0.1:{free_port()}"}) as server:
             response = await server.fetch("/readyz")
@@ -405,7 +409,7 @@ class OperationsTest(AsyncTestCase):
             self.assertEqual(report["problems"], ["no usable key set: Hanko's key endpoint fails"])
             self.assertEqual((await server.fetch("/healthz")).code, 200)
 
-    @gen_test(timeout=60)
+    @gen_test(timeout=300)
     async def test_metrics_turned_off_or_not_installed(self) -> None:
         with tempfile.TemporaryDirectory() as folder:
             pathlib.Path(folder, "sitecustomize.py").write_text("import sys\nsys.modules['prometheus_client'] = None\n")
@@ -446,7 +450,7 @@ async def raw_answer(port: int, request: bytes) -> tuple[bytes, bytes]:
 class RequestBoundsTest(FakeHankoTestCase):
     """Oversized requests are refused from their headers: the handler never runs, the body is never read."""
 
-    @gen_test(timeout=120)
+    @gen_test(timeout=300)
     async def test_oversized_headers_and_bodies(self) -> None:
         env = {"HANKO_API_URL": self.hanko.api_url, "MAX_HEADER_SIZE": "4096", "MAX_BODY_SIZE": "1024"}
         token = self.hanko.mint(USER)
@@ -488,7 +492,7 @@ class LifecycleTest(FakeHankoTestCase):
     def environment(self, **more: str) -> dict[str, str]:
         return {"HANKO_API_URL": self.hanko.api_url, "HANKO_AUDIENCE": "localhost", **more}
 
-    @gen_test(timeout=180)
+    @gen_test(timeout=300)
     async def test_sigterm_turns_readiness_503_and_keeps_serving_through_the_delay(self) -> None:
         environment = self.environment(SHUTDOWN_DELAY_SECONDS="600", SHUTDOWN_GRACE_SECONDS="900")
         async with running_server(environment) as server:
@@ -513,7 +517,7 @@ class LifecycleTest(FakeHankoTestCase):
         self.assertIn("no longer listening", stderr)
         self.assertNotIn("still in flight", stderr)
 
-    @gen_test(timeout=120)
+    @gen_test(timeout=300)
     async def test_a_request_in_flight_at_sigterm_is_answered(self) -> None:
         self.hanko.session_fault, self.hanko.slow_seconds = "slow", 3  # within the check's 5 s timeout
         environment = self.environment(HANKO_SESSION_CHECK="validate", SHUTDOWN_GRACE_SECONDS="60")
@@ -542,7 +546,7 @@ class LifecycleTest(FakeHankoTestCase):
         self.assertEqual(order, sorted(order), stderr)
         self.assertNotIn("still in flight after", stderr)
 
-    @gen_test(timeout=120)
+    @gen_test(timeout=300)
     async def test_requests_still_in_flight_after_the_grace_are_cut_off(self) -> None:
         async with running_server(self.environment(SHUTDOWN_GRACE_SECONDS="1")) as server:
             reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
@@ -589,7 +593,7 @@ class LifecycleTest(FakeHankoTestCase):
         self.assertEqual(len(re.findall(r"worker \d replaced: pid \d+ by pid \d+", stderr)), 2, stderr)
         self.assertNotIn("restarting", stderr, "no worker died")
 
-    @gen_test(timeout=180)
+    @gen_test(timeout=300)
     async def test_workers_started_during_an_outage_serve_from_the_fleets_keys(self) -> None:
         async with running_server(self.environment(), "--processes", "2") as server:
             for _ in range(2):
@@ -608,7 +612,7 @@ class LifecycleTest(FakeHankoTestCase):
             self.assertEqual([(await server.fetch("/readyz")).code for _ in range(10)], [200] * 10)
         self.assertFalse(list(folder.glob(f"hanko-tornado-{server.process.pid}-*")), "the copy is removed at exit")
 
-    @gen_test(timeout=90)
+    @gen_test(timeout=300)
     async def test_a_killed_worker_is_restarted_and_stopping_the_parent_stops_every_worker(self) -> None:
         async with running_server(self.environment(), "--processes", "2") as server:
             for _ in range(2):
@@ -631,7 +635,7 @@ class LifecycleTest(FakeHankoTestCase):
         _, stderr = await server.output()
         self.assertEqual(stderr.count("server INFO stopped"), 2, stderr)
 
-    @gen_test(timeout=90)
+    @gen_test(timeout=300)
     async def test_workers_stop_when_the_parent_is_killed(self) -> None:
         async with running_server(self.environment(), "--processes", "2") as server:
             for _ in range(2):
@@ -643,7 +647,7 @@ class LifecycleTest(FakeHankoTestCase):
         _, stderr = await server.output()
         self.assertEqual(stderr.count("server INFO stopped"), 2, "each worker stops gracefully")
 
-    @gen_test(timeout=60)
+    @gen_test(timeout=300)
     async def test_without_python_dotenv_the_environment_alone_and_one_line_says_so(self) -> None:
         with tempfile.TemporaryDirectory() as folder:
             pathlib.Path(folder, ".env").write_text("CORS_ORIGINS=http://app.test\n")
