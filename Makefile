@@ -5,12 +5,15 @@ PY := $(VENV)/bin/python
 LOWEST := .venv-lowest
 SYSTEM_PACKAGES := redis-server chromium node=nodejs npm
 
+# Hanko's web components (hanko-elements) for server.py's login page, at the version package-lock.json pins.
+NODE_MODULES := node_modules/.installed
+
 .PHONY: serve test lint bench gate test-lowest test-package
 
-serve: $(VENV)/.installed
+serve: $(VENV)/.installed $(NODE_MODULES)
 	$(PY) server.py --dev
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(NODE_MODULES)
 	scripts/system-packages $(SYSTEM_PACKAGES)
 	$(PY) -m pytest
 
@@ -29,12 +32,12 @@ gate: $(VENV)/.installed
 	$(PY) bench/gate.py
 
 # The suite against the lowest versions setup.cfg allows (.ci/lowest.txt), in a second environment.
-test-lowest: $(LOWEST)/.installed
+test-lowest: $(LOWEST)/.installed $(NODE_MODULES)
 	scripts/system-packages $(SYSTEM_PACKAGES)
 	$(LOWEST)/bin/python -m pytest
 
 # The sdist and the wheel built and checked, and the suite run against the installed wheel.
-test-package:
+test-package: $(NODE_MODULES)
 	scripts/system-packages $(SYSTEM_PACKAGES)
 	PYTHON=$(PYTHON) .ci/package
 
@@ -48,4 +51,9 @@ $(LOWEST)/.installed: setup.cfg pyproject.toml .ci/lowest.txt
 	$(PYTHON) -m venv $(LOWEST)
 	$(LOWEST)/bin/python -m pip install --quiet --upgrade pip
 	$(LOWEST)/bin/python -m pip install --quiet -e '.[test,server,redis]' -c .ci/lowest.txt
+	touch $@
+
+$(NODE_MODULES): package.json package-lock.json
+	scripts/system-packages node=nodejs npm
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $@

@@ -34,6 +34,7 @@ from hanko_tornado.health import LivenessHandler, ReadinessHandler
 from hanko_tornado.keys import KeyStore
 from hanko_tornado.metrics import MetricsHandler
 from hanko_tornado.mixin import HankoAuthMixin
+from hanko_tornado.pages import HankoPageMixin
 from hanko_tornado.projects import HankoProjects
 from hanko_tornado.requirements import Requirement, requires
 from hanko_tornado.session_protocol import SessionStatus
@@ -51,6 +52,7 @@ __all__ = [
     "CrossOriginRequestError",
     "HankoAuthMixin",
     "HankoError",
+    "HankoPageMixin",
     "HankoProjects",
     "HankoSettings",
     "HankoUser",

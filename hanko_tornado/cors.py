@@ -32,7 +32,9 @@ class CorsSettings:
     Pass it to the application as ``cors=CorsSettings(origins=[...])``.
 
     :param origins: the allowed origins, exactly as browsers send them
-        (``https://app.example.com``); ``"*"`` only without credentials.
+        (``https://app.example.com``); ``"*"`` only without credentials.  ``"*"`` lets any page read
+        answers, and trusts no origin: only origins listed by name may send cookie-authenticated unsafe
+        requests, pass Tornado's ``cross_origin_protection`` or open a WebSocket.
     :param allow_credentials: let the browser send cookies and read the answer.
     :raises ConfigurationError: for an origin that is not one, or ``"*"`` with credentials.
     """
@@ -54,8 +56,16 @@ class CorsSettings:
         return frozenset(self.origins)
 
     def is_allowed_origin(self, origin: str) -> bool:
-        """Whether a request from ``origin`` may read the answer."""
+        """Whether a request from ``origin`` may read the answer (``"*"`` allows every origin)."""
         return "*" in self._allowed or origin.lower() in self._allowed
+
+    def is_trusted_origin(self, origin: str) -> bool:
+        """Whether ``origin`` is listed by name: it may act with the browser's cookie, which ``"*"`` never grants.
+
+        The browser sends the cookie whatever ``allow_credentials`` says: a wildcard that trusted every
+        origin would let any page post with the user's session.
+        """
+        return origin.lower() in self._allowed and origin != "*"
 
     @functools.cached_property
     def simple_headers(self) -> dict[str, str]:
@@ -137,10 +147,11 @@ class CorsHandler(tornado.web.RequestHandler):
         return cors
 
     def check_trusted_origin(self, origin: str) -> bool:
-        """Tornado's cross-origin protection: an origin CORS allows, or one in ``trusted_origins``."""
+        """Tornado's cross-origin protection: an origin the CORS settings list by name (never through ``"*"``),
+        or one in ``trusted_origins``."""
         # Tornado's own default, read here too: it has no check_trusted_origin before 6.6.
         trusted = origin in self.settings.get("trusted_origins", ())
-        if trusted or self.get_cors_settings().is_allowed_origin(origin):
+        if trusted or self.get_cors_settings().is_trusted_origin(origin):
             return True
         self._refused_origin = origin
         return False

@@ -3,7 +3,8 @@
 Fetches the keys from ``--api-url``, verifies the token with the same code and
 settings as :class:`~hanko_tornado.mixin.HankoAuthMixin`, and prints the
 token's header and claims, the verdict, its reason, and a hint where one fits.
-It never prints the token or its signature.  Exit status: 0 valid, 1 refused,
+It never prints the token or any part of it: every line it prints (log lines
+too) goes through a mask, and a rejected option is reported without its value.  Exit status: 0 valid, 1 refused,
 2 a wrong option, 3 Hanko's keys unavailable.
 """
 
@@ -12,11 +13,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import datetime
 import json
+import logging
 import re
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any, NoReturn, TextIO
 
 from hanko_tornado.errors import ConfigurationError, InvalidTokenError, UnavailableError
@@ -27,18 +31,17 @@ __all__ = ["main"]
 
 _WEBHOOK_SUBJECT = "hanko webhooks"
 _TOKEN_LIKE = re.compile(r"[A-Za-z0-9_=-]{8,}\.[A-Za-z0-9_=.-]+")
+# A JWT's header is JSON, so base64url that starts "eyJ" ('{"'); the rest of it, dots and all, goes too.
+_JWT_LIKE = re.compile(r"eyJ[A-Za-z0-9_=+/-]*(?:\.[A-Za-z0-9_=+/-]*)*")
+_SHORTEST_SECRET = 8
 
 
 def main(argv: list[str] | None = None, *, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
     """Run the command line; returns the exit status."""
-    out = stdout or sys.stdout
     args = _parser().parse_args(argv)
-    # "Bearer eyJ..." pasted unquoted arrives as two words: every word is part of the token, never an error.
-    words = [word for word in args.token if word.lower() != "bearer"]
-    token = " ".join(words) if words and words != ["-"] else (stdin or sys.stdin).read()
-    token = token.strip()
-    if token.lower().startswith("bearer "):
-        token = token[7:].strip()
+    out = _MaskedOutput(stdout or sys.stdout)
+    for word in args.token:
+        out.add_secret(word)
     try:
         settings = HankoSettings(
             api_url=args.api_url,
@@ -47,14 +50,73 @@ def main(argv: list[str] | None = None, *, stdin: TextIO | None = None, stdout: 
             leeway=args.leeway,
             allow_http=args.allow_http,
         )
-    except ConfigurationError as error:
-        print(f"hanko_tornado check: {error}", file=out)
+    except ConfigurationError as error:  # before reading standard input: a wrong option never waits for it
+        # The rejected value is never echoed: it may be a token given in the wrong place (an unset
+        # $HANKO_API_URL before $TOKEN makes the token the API URL).
+        rejected = {"api_url": args.api_url, "issuer": args.issuer}.get(error.setting)
+        out.say(f"hanko_tornado check: {error}", hide=rejected)
         return 2
+    # "Bearer eyJ..." pasted unquoted arrives as two words: every word is part of the token, never an error.
+    words = [word for word in args.token if word.lower() != "bearer"]
+    token = " ".join(words) if words and words != ["-"] else (stdin or sys.stdin).read()
+    token = token.strip()
+    if token.lower().startswith("bearer "):
+        token = token[7:].strip()
+    out.add_secret(token)
     header, claims = _unverified_parts(token)
-    print(f"keys:    {settings.jwks_url}", file=out)
-    print(f"header:  {_show(header)}", file=out)
-    print(f"claims:  {_show(claims)}", file=out)
-    return asyncio.run(_verdict(settings, token, claims, out))
+    out.say(f"keys:    {settings.jwks_url}")
+    out.say(f"header:  {_show(header)}")
+    out.say(f"claims:  {_show(claims)}")
+    with out.masking_logs():
+        return asyncio.run(_verdict(settings, token, claims, out))
+
+
+class _MaskedOutput:
+    """Where ``check`` writes: every line (its log lines too) through the token mask first.
+
+    The mask hides the token, each of its parts, and anything shaped like a JWT.
+    """
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self._secrets: set[str] = set()
+
+    def add_secret(self, token: str) -> None:
+        """Hide ``token`` and each of its dot-separated parts from now on (short ones hide nothing)."""
+        self._secrets.update(part for part in [token, *token.split(".")] if len(part) >= _SHORTEST_SECRET)
+
+    def mask(self, text: str, *, hide: str | None = None) -> str:
+        """``text`` with every secret replaced, and ``hide`` too (a rejected value: written as given, or quoted)."""
+        if hide:
+            text = text.replace(repr(hide), "<the value given>").replace(hide, "<the value given>")
+        for secret in sorted(self._secrets, key=len, reverse=True):  # a whole token before its parts
+            text = text.replace(secret, "<token>")
+        return _JWT_LIKE.sub("<token>", text)
+
+    def say(self, text: str, *, hide: str | None = None) -> None:
+        print(self.mask(text, hide=hide), file=self.out)
+
+    @contextlib.contextmanager
+    def masking_logs(self) -> Iterator[None]:
+        """The library's log lines (a key endpoint failing, say) printed through the mask, not left to stderr."""
+        handler = _MaskedLogHandler(self)
+        logger = logging.getLogger("hanko_tornado")
+        logger.addHandler(handler)
+        propagate, logger.propagate = logger.propagate, False
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
+            logger.propagate = propagate
+
+
+class _MaskedLogHandler(logging.Handler):
+    def __init__(self, out: _MaskedOutput) -> None:
+        super().__init__(logging.WARNING)
+        self.masked = out
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.masked.say(f"log:     {record.getMessage()}")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,28 +136,28 @@ class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors never repeat what looks like a token."""
 
     def error(self, message: str) -> NoReturn:
-        super().error(_TOKEN_LIKE.sub("<token>", message))
+        super().error(_JWT_LIKE.sub("<token>", _TOKEN_LIKE.sub("<token>", message)))
 
 
-async def _verdict(settings: HankoSettings, token: str, claims: Any, out: TextIO) -> int:
+async def _verdict(settings: HankoSettings, token: str, claims: Any, out: _MaskedOutput) -> int:
     verifier = TokenVerifier(settings)
     try:
         user = await verifier.verify_token(token)
     except InvalidTokenError as error:
-        print(f"verdict: refused ({error.reason})", file=out)
+        out.say(f"verdict: refused ({error.reason})")
         hint = _hint(error.reason, settings, claims if isinstance(claims, dict) else {})
         if hint:
-            print(f"hint:    {hint}", file=out)
+            out.say(f"hint:    {hint}")
         return 1
     except UnavailableError:
-        print(f"verdict: unknown: Hanko's keys could not be had from {settings.jwks_url}", file=out)
-        print("hint:    check the URL and that this machine reaches it", file=out)
+        out.say(f"verdict: unknown: Hanko's keys could not be had from {settings.jwks_url}")
+        out.say("hint:    check the URL and that this machine reaches it")
         return 3
     finally:
         await verifier.close()
-    print(f"verdict: valid: user {user.id}, session {user.session_id}, expires {user.expires_at.isoformat()}", file=out)
+    out.say(f"verdict: valid: user {user.id}, session {user.session_id}, expires {user.expires_at.isoformat()}")
     if not settings.audience:
-        print(f"hint:    pin the audience in production: HANKO_AUDIENCE={_audiences(claims)}", file=out)
+        out.say(f"hint:    pin the audience in production: HANKO_AUDIENCE={_audiences(claims)}")
     return 0
 
 

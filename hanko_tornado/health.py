@@ -21,7 +21,8 @@ import tornado.web
 from hanko_tornado.cache import is_shared
 from hanko_tornado.errors import KeysUnavailableError
 from hanko_tornado.keys import KeyStore
-from hanko_tornado.tokens import TokenVerifier, verifier_for
+from hanko_tornado.request_verifier import request_project, request_verifier
+from hanko_tornado.tokens import TokenVerifier
 
 __all__ = ["LivenessHandler", "ReadinessHandler", "readiness"]
 
@@ -79,6 +80,9 @@ class LivenessHandler(tornado.web.RequestHandler):
 class ReadinessHandler(tornado.web.RequestHandler):
     """200 when the application's verifier can authenticate requests, else 503; the body is :func:`readiness`'s.
 
+    With ``hanko_projects``, the verifier of the request's project, found as the auth mixin finds it
+    (``/acme/readyz``, say); a request of no project is a JSON 404.
+
     :param require_shared_cache: a shared cache that does not answer makes the process unready (the default).
         Requests are still served without it, from each process's memory, so with every process
         sharing one Redis, turn it off to keep a Redis outage from taking them all out of rotation.
@@ -90,16 +94,24 @@ class ReadinessHandler(tornado.web.RequestHandler):
         self.wait = wait
 
     def get_hanko_verifier(self) -> TokenVerifier:
-        """The verifier for this application; override to supply another."""
-        return verifier_for(self.application)
+        """The verifier for this request, as the auth mixin's; override to supply another."""
+        return request_verifier(self, self.get_hanko_project)
 
-    async def get(self) -> None:
+    def get_hanko_project(self) -> str | None:
+        """The Hanko project this check is about (with ``hanko_projects``): what ``select`` says by default."""
+        return request_project(self)
+
+    async def get(self, *args: str, **kwargs: str) -> None:  # route groups (a tenant in the path) are welcome
         report = await readiness(
             self.get_hanko_verifier(), require_shared_cache=self.require_shared_cache, wait=self.wait
         )
         self.set_status(200 if report["status"] == "ready" else 503)
         self.set_header("Cache-Control", "no-store")
         self.finish(report)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header("Cache-Control", "no-store")
+        self.finish({"error": self._reason.lower().replace(" ", "_"), "message": self._reason})
 
 
 async def _look_for_keys(key_store: KeyStore, wait: float) -> None:

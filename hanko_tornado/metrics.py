@@ -47,6 +47,7 @@ __all__ = [
     "INSTALL_HINT",
     "NO_METRICS",
     "REFUSAL_REASONS",
+    "WEBHOOK_FAILURE_REASONS",
     "MetricsHandler",
     "PrometheusRecorder",
     "Recorder",
@@ -118,6 +119,24 @@ WEBHOOK_EVENTS = (
 )
 WebhookResult = Literal["accepted", "replayed", "refused", "malformed", "unavailable"]
 _WEBHOOK_RESULTS = get_args(WebhookResult)
+#: Why a webhook was answered with a failure (400 or more), which Hanko counts towards switching the hook off.
+WEBHOOK_FAILURE_REASONS = (
+    "malformed_body",
+    "malformed_token",
+    "expired",
+    "not_yet_valid",
+    "bad_signature",
+    "unknown_key",
+    "algorithm",
+    "audience",
+    "not_webhook",
+    "event_mismatch",
+    "no_data",
+    "keys_unavailable",
+    "timeout",
+    "server_error",
+    "other",
+)
 
 
 def webhook_event_label(event: str) -> str:
@@ -192,6 +211,12 @@ class Recorder:
     def webhook_received(self, event: str, result: WebhookResult) -> None:
         """A webhook naming ``event`` was accepted, replayed or refused."""
 
+    def webhook_verified(self) -> None:
+        """A webhook token verified (accepted or replayed): Hanko's deliveries reach this process."""
+
+    def webhook_failed(self, reason: str) -> None:
+        """A webhook was answered with a failure, for ``reason`` (one of :data:`WEBHOOK_FAILURE_REASONS`)."""
+
     def watch(self, verifier: TokenVerifier) -> None:
         """Report ``verifier``'s token cache and key set at scrape time, as long as it lives."""
 
@@ -229,6 +254,8 @@ class PrometheusRecorder(Recorder):
         self.shared_cache_failures = dict.fromkeys(_CACHE_OPERATIONS, 0)
         events = (*WEBHOOK_EVENTS, "other")
         self.webhooks = {(event, result): 0 for event in events for result in _WEBHOOK_RESULTS}
+        self.webhook_failures = dict.fromkeys(WEBHOOK_FAILURE_REASONS, 0)
+        self.last_webhook: float | None = None
         self._verifiers: weakref.WeakSet[TokenVerifier] = weakref.WeakSet()
 
     def accepted(self) -> None:
@@ -257,6 +284,12 @@ class PrometheusRecorder(Recorder):
 
     def webhook_received(self, event: str, result: WebhookResult) -> None:
         self.webhooks[(webhook_event_label(event), result)] += 1
+
+    def webhook_verified(self) -> None:
+        self.last_webhook = time.time()
+
+    def webhook_failed(self, reason: str) -> None:
+        self.webhook_failures[reason if reason in self.webhook_failures else "other"] += 1
 
     def watch(self, verifier: TokenVerifier) -> None:
         self._verifiers.add(verifier)
@@ -338,6 +371,18 @@ class PrometheusRecorder(Recorder):
             "Hanko webhooks received, by event family and what became of them.",
             ("event", "result"),
             self.webhooks,
+        )
+        yield counter(
+            "hanko_webhook_failures",
+            "Webhooks answered with a failure (400 or more): Hanko switches a hook off after more than 5 in a row.",
+            "reason",
+            self.webhook_failures,
+        )
+        # A timestamp, not an age: "time() - max_over_time(...)" survives restarts and spans every process.
+        yield gauge(
+            "hanko_webhook_last_verified_timestamp_seconds",
+            "Unix time of the last webhook this process verified; absent before the first.",
+            self.last_webhook,
         )
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-import tornado.web
-
+from hanko_tornado.candidates import Attempt, count_cookies, first_that_passes
 from hanko_tornado.cors import cors_settings_of, origin_matches_host
 from hanko_tornado.errors import (
     AuthenticationError,
@@ -16,10 +16,11 @@ from hanko_tornado.errors import (
     MissingTokenError,
     RequirementError,
 )
-from hanko_tornado.projects import HankoProjects
+from hanko_tornado.request_verifier import request_project, request_verifier
+from hanko_tornado.requirement_data import data_to_load
 from hanko_tornado.requirements import Requirement, requirement_for
 from hanko_tornado.session_protocol import SessionStatus
-from hanko_tornado.tokens import TokenVerifier, verifier_for
+from hanko_tornado.tokens import TokenVerifier
 from hanko_tornado.user import HankoUser
 
 __all__ = ["HankoAuthMixin"]
@@ -38,9 +39,9 @@ class HankoAuthMixin(_Handler):
     """Requires a valid Hanko session token before the handler's method runs.
 
     Put it before ``RequestHandler`` (or ``WebSocketHandler``) in the bases.
-    ``prepare`` looks for ``Authorization: Bearer <token>``, then the session
-    cookie, verifies the token and sets ``self.current_user`` to a
-    :class:`~hanko_tornado.user.HankoUser`.  A refused request is answered at
+    ``prepare`` tries the tokens :meth:`get_hanko_tokens` finds (``Authorization:
+    Bearer <token>``, then the session cookie, as Hanko does) until one verifies,
+    and sets ``self.current_user`` to its :class:`~hanko_tornado.user.HankoUser`.  A refused request is answered at
     once: 401 or 503 with a JSON body ``{"error": ..., "message": ...}``.
     ``OPTIONS`` requests are never authenticated.
 
@@ -69,6 +70,8 @@ class HankoAuthMixin(_Handler):
     #: What the user must meet beyond a session (see :mod:`hanko_tornado.requirements`); a method's
     #: ``@requires(...)`` replaces it for that method.  Checked when there is a Hanko user, never on OPTIONS.
     hanko_requires: Requirement | None = None
+    #: The token that authenticated this request, once one did, and whether the browser sent it by itself.
+    _hanko_token_used: tuple[str, bool] | None = None
 
     def get_hanko_verifier(self) -> TokenVerifier:
         """The verifier for this request; override to supply another.
@@ -76,16 +79,7 @@ class HankoAuthMixin(_Handler):
         The application's (its ``hanko`` setting); with a ``hanko_projects`` setting, the verifier of the
         project :meth:`get_hanko_project` names (404 when there is no such project).
         """
-        projects = self.settings.get("hanko_projects")
-        if projects is None:
-            return verifier_for(self.application)
-        if not isinstance(projects, HankoProjects):
-            raise TypeError("the 'hanko_projects' setting must be a HankoProjects")
-        project = self.get_hanko_project()
-        verifier = projects.verifier(project) if project is not None else None
-        if verifier is None:
-            raise tornado.web.HTTPError(404, "no Hanko project for this request")
-        return verifier
+        return request_verifier(self, self.get_hanko_project)
 
     def get_hanko_project(self) -> str | None:
         """The Hanko project this request's token must come from (with a ``hanko_projects`` setting).
@@ -93,25 +87,46 @@ class HankoAuthMixin(_Handler):
         What the projects' ``select`` says of the request; override to decide here (from
         ``self.path_kwargs``, say).  ``None`` for none: 404.
         """
-        projects = self.settings["hanko_projects"]
-        if projects.select is None:
-            raise TypeError("give HankoProjects a select=, or override get_hanko_project()")
-        project: str | None = projects.select(self.request)
-        return project
+        return request_project(self)
 
     def get_hanko_requirement(self) -> Requirement | None:
         """What the user must meet on this request: the method's ``@requires(...)``, else ``hanko_requires``."""
         return requirement_for(self, self.request.method or "")
 
-    def get_hanko_token(self, cookie_name: str) -> str | None:
-        """The token from ``Authorization: Bearer`` (any letter case), else from the cookie.
+    def get_hanko_tokens(self, cookie_name: str) -> Iterable[tuple[str, bool]]:
+        """The tokens this request carries, in the order they are tried: the one hook that finds tokens.
 
-        A bearer header with no token yields ``""``, which is refused as invalid.
+        By default, as Hanko's own middleware: the ``Authorization: Bearer`` token (any letter case; ``""``
+        when the header has none), then the session cookie.  The first that verifies (and, with the session
+        check on, whose session lives) authenticates the request.  Override it to add a source, marking each
+        token with how it came: a :class:`~hanko_tornado.candidates.HankoToken`, or the plain pair
+        ``(token, sent_by_browser)`` it names::
 
-        :raises InvalidTokenError: no bearer header, and more than one cookie named ``cookie_name``.
+            def get_hanko_tokens(self, cookie_name):
+                yield from super().get_hanko_tokens(cookie_name)
+                token = self.request.headers.get("X-Session-Token")
+                if token:
+                    yield HankoToken(token, sent_by_browser=False)  # the client set it on purpose
+
+        Tokens are taken one at a time: from a generator, a later source is only read when the tokens
+        before it failed (so duplicate cookies do not matter once a bearer token verified).
+
+        :raises InvalidTokenError: more than one cookie named ``cookie_name`` (when it comes to the cookie).
         """
+        # Plain pairs, and a tuple for the common cases (no generator to run): this is every request's path.
         bearer = self.get_hanko_bearer_token()
-        return bearer if bearer is not None else self.get_hanko_cookie_token(cookie_name)
+        if bearer is None:
+            cookie = self.get_hanko_cookie_token(cookie_name)
+            return () if cookie is None else ((cookie, True),)
+        if "Cookie" not in self.request.headers:
+            return ((bearer, False),)
+        return self._bearer_then_cookie(bearer, cookie_name)
+
+    def _bearer_then_cookie(self, bearer: str, cookie_name: str) -> Iterator[tuple[str, bool]]:
+        yield bearer, False
+        cookie = self.get_hanko_cookie_token(cookie_name)  # read only once the bearer token failed
+        if cookie is not None:
+            yield cookie, True
 
     def get_hanko_bearer_token(self) -> str | None:
         """The token a client sent itself (``Authorization: Bearer``), which a cross-site page cannot forge."""
@@ -132,7 +147,7 @@ class HankoAuthMixin(_Handler):
             return None
         # Whoever can set a cookie on a parent domain can add a second one, and Tornado keeps the last:
         # the victim would be logged in as the attacker.  The substring count spares the parsing almost always.
-        if cookies.count(cookie_name) > 1 and _count_cookies(self.request.headers.get_list("Cookie"), cookie_name) > 1:
+        if cookies.count(cookie_name) > 1 and count_cookies(self.request.headers.get_list("Cookie"), cookie_name) > 1:
             raise InvalidTokenError("more than one session cookie")
         return self.get_cookie(cookie_name) or None
 
@@ -151,17 +166,28 @@ class HankoAuthMixin(_Handler):
         if self.request.method != "OPTIONS":
             verifier = self.get_hanko_verifier()
             try:
-                token = self.get_hanko_bearer_token()
-                from_cookie = token is None
-                if from_cookie:
-                    token = self.get_hanko_cookie_token(verifier.settings.cookie_name)
-                # A token verified before is answered without awaiting anything: the hot path.
-                user = verifier.remembered_user(token) if token else None
-                if user is None or self._checks_sessions(verifier):
-                    user = await self._authenticate(verifier, token, user)
-                if from_cookie and token and self.request.method not in _SAFE_METHODS:
-                    self._check_cookie_origin()
+                tokens = iter(self.get_hanko_tokens(verifier.settings.cookie_name))
+                token = next(tokens, None)
+                if token is None:
+                    user = self._anonymous_user()
+                else:
+                    # A token verified before is answered without awaiting anything: the hot path.
+                    try:
+                        user = verifier.remembered_user(token[0]) if token[0] else None
+                    except InvalidTokenError as ended:  # its session ended: the next token may still do
+                        token, user = await first_that_passes(self._attempt(verifier), token, tokens, refused=ended)
+                    else:
+                        if user is None or self._checks_sessions(verifier):
+                            attempt = self._attempt(verifier)
+                            token, user = await first_that_passes(attempt, token, tokens, remembered=user)
+                    self._hanko_token_used = token
+                    if token[1] and self.request.method not in _SAFE_METHODS:  # sent by the browser by itself
+                        self._check_cookie_origin()
                 self.current_user = user
+                # A requirement that needs data from elsewhere (roles from the admin API) fetches it first.
+                loading = isinstance(user, HankoUser) and data_to_load(self.get_hanko_requirement(), user, self)
+                if loading:
+                    await loading
                 self._check_hanko_requirements(verifier, user)
             except HankoError as error:
                 verifier.metrics.refused(error)
@@ -177,17 +203,23 @@ class HankoAuthMixin(_Handler):
         if result is not None:
             await result
 
-    async def _authenticate(self, verifier: TokenVerifier, token: str | None, user: HankoUser | None) -> Any:
-        if token is None:
-            if self.hanko_optional:
-                # No Hanko token: the handler's own get_current_user (or its mixins') decides.
-                return self.get_current_user()
-            raise MissingTokenError()
-        # verify_token hashes the token once more: a microsecond, next to the signature check it leads to.
-        user = user or await verifier.verify_token(token)
-        if self._checks_sessions(verifier):
-            self.hanko_session = await verifier.session_checker.check(token, user)
-        return user
+    def _anonymous_user(self) -> Any:
+        if self.hanko_optional:
+            # No Hanko token: the handler's own get_current_user (or its mixins') decides.
+            return self.get_current_user()
+        raise MissingTokenError()
+
+    def _attempt(self, verifier: TokenVerifier) -> Attempt:
+        """How one token is tried: verified (unless remembered), then its session checked where that is on."""
+
+        async def attempt(token: str, user: HankoUser | None) -> HankoUser:
+            # verify_token hashes the token once more: a microsecond, next to the signature check it leads to.
+            user = user or await verifier.verify_token(token)
+            if self._checks_sessions(verifier):
+                self.hanko_session = await verifier.session_checker.check(token, user)
+            return user
+
+        return attempt
 
     def _origin_matches_host(self, origin: str) -> bool:
         # Tornado 6.6's own (cross_origin_protection, WebSocket handshakes) raises ValueError, a 500, on an
@@ -209,7 +241,7 @@ class HankoAuthMixin(_Handler):
         if origin is not None:
             if site is None and origin_matches_host(origin, self.request.headers.get("Host", "")):
                 return  # a browser without Sec-Fetch-Site, on the API's own origin
-            if cors_settings_of(self).is_allowed_origin(origin):
+            if cors_settings_of(self).is_trusted_origin(origin):  # listed by name: "*" trusts nobody
                 return
         log.info("refused a cookie-authenticated %s from origin %r", self.request.method, origin)
         raise CrossOriginRequestError()
@@ -240,14 +272,11 @@ class HankoAuthMixin(_Handler):
             log.info("refused a session token from %s: %s", self.request.remote_ip, error.reason)
         elif isinstance(error, AuthenticationError):
             log.debug("no session token from %s for %s", self.request.remote_ip, self.request.path)
+        self.on_hanko_refused(error)
+
+    def on_hanko_refused(self, error: HankoError) -> None:
+        """Answer a refused request (already logged and counted): ``error``'s status and JSON body.
+
+        Override to answer otherwise; :class:`~hanko_tornado.pages.HankoPageMixin` sends a browser to log in.
+        """
         error.answer(self)
-
-
-def _count_cookies(headers: list[str], name: str) -> int:
-    """How many cookies called ``name`` the ``Cookie`` headers carry, each header split as Tornado splits one."""
-    return sum(
-        1
-        for header in headers
-        for chunk in header.split(";")
-        if "=" in chunk and chunk.split("=", 1)[0].strip() == name
-    )

@@ -84,16 +84,25 @@ class Revocations:
     :param get_cache: the key store's sealed cache (Redis, or this process's memory).
     :param forget: drops every token the verifier remembers; called when this process may
         have missed an end (it was not listening), so that those tokens are verified afresh.
+    :param ended: where the ends are kept, when they must outlive this object; a new record by default.
     """
 
     def __init__(
-        self, settings: HankoSettings, get_cache: Callable[[], SealedCache], forget: Callable[[], None]
+        self,
+        settings: HankoSettings,
+        get_cache: Callable[[], SealedCache],
+        forget: Callable[[], None],
+        *,
+        ended: EndedSessions | None = None,
     ) -> None:
-        self.ended = EndedSessions()
+        self.ended = ended if ended is not None else EndedSessions()
         self.settings = settings
         self._get_cache = get_cache
         self._forget = forget
         self._channel = f"hanko_tornado:ended:{settings.api_url}"
+        #: How many times this process (re)subscribed to the other processes' ends: each time, it may have
+        #: missed some while not listening, so open sockets re-read the shared record (see the WebSocket mixin).
+        self.subscriptions = 0
         self._listener: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
         self._closed = False
@@ -119,8 +128,26 @@ class Revocations:
                     return True
         return False
 
+    async def has_ended_in_record(self, user: HankoUser) -> bool | None:
+        """Whether ``user``'s session ended, reading the shared record again; ``None`` when it could not be read.
+
+        For open sockets after a resubscription: ``None`` (the shared cache failed or backs off) means ask later.
+        """
+        cache = self._get_cache()
+        if not cache.can_publish:
+            return self.has_ended(user)
+        if not cache.answering:
+            return None
+        ended = await self.has_ended_anywhere(user)
+        return ended if ended or cache.answering else None
+
     async def end(self, kind: str, ident: str, until: float) -> None:
-        """End a ``"session"`` (by id) or a ``"user"`` (all sessions) until ``until``: here at once, then everywhere."""
+        """End a ``"session"`` (by id) or a ``"user"`` (all sessions): here at once, then everywhere.
+
+        :param until: when its tokens expire (the session's ``expires_at``); the end is kept ``leeway``
+            seconds longer, as long as a token may still be accepted.
+        """
+        until += self.settings.leeway
         self._apply(kind, ident, until)
         cache = self._get_cache()
         if not cache.can_publish:
@@ -151,7 +178,7 @@ class Revocations:
         return f"{self._channel}:{kind}:{ident}"
 
     def _apply(self, kind: str, ident: str, until: float) -> bool:
-        until = min(until, time.time() + self.settings.max_session_lifetime)
+        until = min(until, time.time() + self.settings.max_session_lifetime + self.settings.leeway)
         return self.ended.end_session(ident, until) if kind == "session" else self.ended.end_user(ident, until)
 
     def _listen(self) -> None:
@@ -167,6 +194,7 @@ class Revocations:
                 async for text in messages:
                     if text is None:  # subscribed: whatever ended while nobody listened is re-read from the record
                         self._forget()
+                        self.subscriptions += 1
                         if failing:
                             failing = False
                             log.info("listening to ended sessions on the shared cache again")

@@ -4,7 +4,8 @@
   ``POST`` with ``{"session_token": ...}`` also updates its last use, moving its
   idle timeout (``renew``).
 - 200 says ``is_valid`` (a 200 alone does not mean valid), and for a live session
-  ``expiration_time`` and, with an idle timeout, ``idle_expires_at`` (RFC 3339).
+  ``claims.expiration`` (``expiration_time``, which Hanko marks deprecated, is read
+  only when it is missing) and, with an idle timeout, ``idle_expires_at`` (RFC 3339).
 - 400, 401, 403 and 404 are Hanko's verdict on that token: it is refused.
 - Anything else (5xx, timeouts, refused connections, unreadable answers) means
   Hanko could not answer.
@@ -94,18 +95,28 @@ class SessionStatus:
 
 
 async def ask_hanko(
-    client: AsyncHTTPClient, settings: HankoSettings, session_id: str, token: str, token_expires_at: datetime.datetime
+    client: AsyncHTTPClient,
+    settings: HankoSettings,
+    session_id: str,
+    token: str,
+    token_expires_at: datetime.datetime,
+    *,
+    renew: bool | None = None,
 ) -> SessionStatus:
-    """Ask Hanko about one verified session token (``GET`` or, for ``renew``, ``POST``).
+    """Ask Hanko about one verified session token (``GET`` or, to renew it, ``POST``).
 
     The answer is good for ``session_check_ttl`` seconds, and never past the token's
     ``exp``, the session's expiry or its idle expiry.
+
+    :param renew: ``POST``, moving the session's idle timeout; by default, what ``session_check`` says.
 
     :raises ValueError: Hanko could not answer (5xx, unreadable); transport errors raise as they come.
     """
     url = f"{settings.api_url}/sessions/validate"
     headers = {"Accept": "application/json"}
-    if settings.session_check == "renew":
+    if renew is None:
+        renew = settings.session_check == "renew"
+    if renew:
         method, body = "POST", json.dumps({"session_token": token})
         headers["Content-Type"] = "application/json"
     else:
@@ -134,7 +145,9 @@ async def ask_hanko(
         raise ValueError("answer has no boolean is_valid")
     if not valid:
         return SessionStatus(session_id, False, SESSION_ENDED, good_until)
-    expires_at = _optional_time(answer, "expiration_time")
+    claims = answer.get("claims")
+    expires_at = _optional_time(claims, "expiration") if isinstance(claims, dict) else None
+    expires_at = expires_at or _optional_time(answer, "expiration_time")
     idle_expires_at = _optional_time(answer, "idle_expires_at")
     for moment in (expires_at, idle_expires_at):
         if moment is not None:

@@ -9,7 +9,7 @@ process, and in the key store's aiocache cache, so that processes sharing a
 Redis cache share the answers too.  Concurrent requests for one session share
 one call.  ``"validate"`` asks with ``GET`` (passive); ``"renew"`` with
 ``POST``, which also moves the session's idle timeout, as Hanko's docs advise
-backends to do.
+backends to do, for requests only: an open WebSocket's re-checks are passive.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import time
 from tornado.httpclient import AsyncHTTPClient
 from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
+from hanko_tornado.cache import describe_failure
 from hanko_tornado.errors import InvalidTokenError, SessionCheckUnavailableError
 from hanko_tornado.keys import KeyStore
 from hanko_tornado.metrics import recorder_for
@@ -51,6 +52,8 @@ class SessionChecker:
         self.key_store = key_store
         self.validate_url = f"{settings.api_url}/sessions/validate"
         self._answers: collections.OrderedDict[str, SessionStatus] = collections.OrderedDict()
+        # Passive answers in renew mode (open sockets), kept apart: a request must still renew.
+        self._passive_answers: collections.OrderedDict[str, SessionStatus] = collections.OrderedDict()
         self._pending: dict[str, asyncio.Future[SessionStatus | None]] = {}
         self._slots: asyncio.Semaphore | None = None
         self._http_client: AsyncHTTPClient | None = None
@@ -59,20 +62,27 @@ class SessionChecker:
         self._last_failure = -math.inf
         self.metrics = recorder_for(settings)
 
-    async def check(self, token: str, user: HankoUser) -> SessionStatus | None:
+    async def check(self, token: str, user: HankoUser, *, renew: bool = True) -> SessionStatus | None:
         """What Hanko says of ``user``'s live session; ``None`` when it could not say and the check fails open.
 
+        :param renew: whether this is user activity, which ``session_check="renew"`` reports to Hanko (a
+            request); ``False`` asks passively (``GET``) whatever the mode: an open socket's re-check.
+            A passive answer never stands in for a renewing one, so requests still renew.
         :raises InvalidTokenError: Hanko says the session ended, or refused the token (400, 401, 403, 404).
         :raises SessionCheckUnavailableError: Hanko could not answer and the check fails closed.
         """
         session = user.session_id
         assert session is not None, "verified session tokens carry a session_id"
+        passive = not renew and self.settings.session_check == "renew"
         status = self._answers.get(session)
+        if passive and (status is None or time.time() >= status.good_until):
+            status = self._passive_answers.get(session)  # a renewing answer does for a passive check, not back
         if status is None or time.time() >= status.good_until:
-            pending = self._pending.get(session)
+            key = f"{session} passive" if passive else session
+            pending = self._pending.get(key)
             if pending is None:
-                pending = self._pending[session] = asyncio.ensure_future(self._ask(session, token, user))
-                pending.add_done_callback(lambda _: self._pending.pop(session, None))
+                pending = self._pending[key] = asyncio.ensure_future(self._ask(session, token, user, passive))
+                pending.add_done_callback(lambda _: self._pending.pop(key, None))
             status = await asyncio.shield(pending)
             if status is None:
                 return None
@@ -101,7 +111,7 @@ class SessionChecker:
             )
         return self._http_client
 
-    async def _ask(self, session: str, token: str, user: HankoUser) -> SessionStatus | None:
+    async def _ask(self, session: str, token: str, user: HankoUser, passive: bool) -> SessionStatus | None:
         cache_key = f"hanko_tornado:session:{self.settings.api_url}:{session}"
         status = await self._read_cache(cache_key, session)
         if status is not None:
@@ -128,7 +138,14 @@ class SessionChecker:
                 return self._unavailable()
             self._congested = False
             try:
-                status = await ask_hanko(self.get_http_client(), self.settings, session, token, user.expires_at)
+                status = await ask_hanko(
+                    self.get_http_client(),
+                    self.settings,
+                    session,
+                    token,
+                    user.expires_at,
+                    renew=False if passive else None,
+                )
             except Exception as error:  # noqa: BLE001 - any failure to get an answer is handled alike
                 self.metrics.session_checked("failed")
                 self._hanko_failed(error)
@@ -141,8 +158,9 @@ class SessionChecker:
             if self._failing:
                 self._failing = False
                 log.info("Hanko session validation answers again")
-            await self._write_cache(cache_key, status)
-        self._remember(session, status)
+            if not passive:  # the shared answers are renewing ones in renew mode
+                await self._write_cache(cache_key, status)
+        self._remember(self._passive_answers if passive else self._answers, session, status)
         return status
 
     def _hanko_failed(self, error: Exception) -> None:
@@ -150,7 +168,7 @@ class SessionChecker:
         if not self._failing:
             self._failing = True
             outcome = "accepting locally verified tokens" if self._fails_open else "refusing requests with 503"
-            log.warning("Hanko session validation failed (%s); %s", error or type(error).__name__, outcome)
+            log.warning("Hanko session validation failed (%s); %s", describe_failure(error), outcome)
 
     @property
     def _fails_open(self) -> bool:
@@ -162,11 +180,12 @@ class SessionChecker:
             return None
         raise SessionCheckUnavailableError(retry_after=max(1, math.ceil(self.settings.refetch_interval)))
 
-    def _remember(self, session: str, status: SessionStatus) -> None:
-        self._answers[session] = status
-        self._answers.move_to_end(session)
-        if len(self._answers) > _MAX_REMEMBERED_SESSIONS:
-            self._answers.popitem(last=False)
+    @staticmethod
+    def _remember(answers: collections.OrderedDict[str, SessionStatus], session: str, status: SessionStatus) -> None:
+        answers[session] = status
+        answers.move_to_end(session)
+        if len(answers) > _MAX_REMEMBERED_SESSIONS:
+            answers.popitem(last=False)
 
     async def _read_cache(self, cache_key: str, session: str) -> SessionStatus | None:
         """A live answer another request (or process) stored, checked as strictly as Hanko's own."""

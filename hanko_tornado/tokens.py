@@ -10,7 +10,6 @@ until their ``exp`` or until their key leaves the JWKS.
 
 from __future__ import annotations
 
-import binascii
 import collections
 import hashlib
 import json
@@ -22,20 +21,17 @@ from typing import Any, NamedTuple
 
 import tornado.web
 
+from hanko_tornado.base64url import decode_part, to_standard_base64
 from hanko_tornado.errors import InvalidTokenError
 from hanko_tornado.keys import KeyStore, VerificationKey
 from hanko_tornado.metrics import recorder_for
-from hanko_tornado.revocations import Revocations
+from hanko_tornado.revocations import EndedSessions, Revocations
 from hanko_tornado.sessions import SessionChecker
 from hanko_tornado.settings import HankoSettings
 from hanko_tornado.user import HankoUser
 
 __all__ = ["CacheInfo", "TokenVerifier", "verifier_for"]
 
-_URL_SAFE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
-_STANDARD = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/."
-# One pass over a token turns base64url into standard base64, keeps the dots, and any other byte into "!".
-_TO_STANDARD_BASE64 = bytes(_STANDARD[_URL_SAFE.index(byte)] if byte in _URL_SAFE else ord("!") for byte in range(256))
 _REFUSED_ALGORITHMS = frozenset({"none", "HS256", "HS384", "HS512"})
 _LAST_NUMERIC_DATE = 253402300799  # 9999-12-31T23:59:59Z
 _HEADERS_REMEMBERED = 64
@@ -60,14 +56,18 @@ class TokenVerifier:
 
     :param settings: what a valid token must carry and where the keys are.
     :param key_store: where keys come from; one is made from ``settings`` by default.
+    :param ended: the ended sessions to refuse, when they must outlive this verifier (shared by the
+        verifiers of one Hanko tenant, as :class:`~hanko_tornado.projects.HankoProjects` does); its own by default.
     """
 
-    def __init__(self, settings: HankoSettings, key_store: KeyStore | None = None) -> None:
+    def __init__(
+        self, settings: HankoSettings, key_store: KeyStore | None = None, *, ended: EndedSessions | None = None
+    ) -> None:
         self.settings = settings
         self.key_store = key_store or KeyStore(settings)
         self.session_checker = SessionChecker(settings, self.key_store)
         #: Sessions and users that Hanko's webhooks said ended: their tokens are refused.
-        self.revocations = Revocations(settings, self.key_store.get_cache, self._forget_all)
+        self.revocations = Revocations(settings, self.key_store.get_cache, self._forget_all, ended=ended)
         self._ended = self.revocations.ended  # read on the hot path: one attribute, falsy while empty
         self._verified: collections.OrderedDict[bytes, _Verified] = collections.OrderedDict()
         self._hits = self._misses = 0
@@ -162,7 +162,7 @@ class TokenVerifier:
     def _parse(self, token: str) -> tuple[str, str | None, bytes, bytes, bytes]:
         """The algorithm, key id, signing input, payload (standard base64) and signature of a compact JWS."""
         raw = token.encode("ascii", errors="replace")  # a non-ASCII character becomes "?", which is refused below
-        standard = raw.translate(_TO_STANDARD_BASE64)
+        standard = to_standard_base64(raw)
         header, _, rest = standard.partition(b".")
         payload, _, signature = rest.partition(b".")
         if not (header and payload and signature) or b"!" in standard or b"." in signature:
@@ -174,7 +174,7 @@ class TokenVerifier:
                 self._headers.clear()
             self._headers[header] = checked
         alg, kid = checked
-        return alg, kid, raw[: len(header) + 1 + len(payload)], payload, _b64decode(signature, "signature")
+        return alg, kid, raw[: len(header) + 1 + len(payload)], payload, decode_part(signature, "signature")
 
     def check_times(self, claims: Mapping[str, Any], *, issuer: bool = True) -> float:
         """Check ``exp`` (required), ``nbf``, ``iat``, and ``aud`` and ``iss`` where configured.
@@ -244,14 +244,6 @@ def _check_header(header: Mapping[str, Any]) -> tuple[str, str | None]:
     return alg, kid
 
 
-def _b64decode(part: bytes, what: str) -> bytes:
-    """Decode one part that ``_parse`` turned into standard base64, so a2b_base64 skips no character."""
-    try:
-        return binascii.a2b_base64(part + b"=" * (-len(part) % 4))
-    except binascii.Error:
-        raise InvalidTokenError(f"malformed {what}") from None
-
-
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result = dict(pairs)
     if len(result) != len(pairs):
@@ -277,7 +269,7 @@ _PAYLOAD_DECODER = json.JSONDecoder(object_pairs_hook=_interned_names)
 def _decode_json(part: bytes, what: str, *, header: bool = False) -> dict[str, Any]:
     decoder = _HEADER_DECODER if header else _PAYLOAD_DECODER
     try:
-        value = decoder.decode(_b64decode(part, what).decode("utf-8"))
+        value = decoder.decode(decode_part(part, what).decode("utf-8"))
     except (ValueError, RecursionError):
         raise InvalidTokenError(f"malformed {what}") from None
     if not isinstance(value, dict):

@@ -4,8 +4,9 @@ Hanko POSTs each event as JSON ``{"token": "<jwt>", "event": "<event>"}``.  The
 JWT is signed with the tenant's session key and carries ``sub: "hanko
 webhooks"``, ``evt`` (the event), ``data`` (the payload) and the session
 tokens' audience, and lives 5 minutes.  :class:`HankoWebhookHandler` verifies
-it with the application's key store, ends sessions for ``session.delete*`` and
-``user.delete`` events, answers 200, and hands the event on::
+it with the application's key store (or, with ``hanko_projects``, the request's
+project's), ends sessions for ``session.delete*`` and ``user.delete`` events,
+answers 200, and hands the event on once per endpoint::
 
     class Webhooks(HankoWebhookHandler):
         async def on_hanko_event(self, event: str, data: Mapping[str, Any]) -> None:
@@ -17,8 +18,7 @@ it with the application's key store, ends sessions for ``session.delete*`` and
 
 from __future__ import annotations
 
-import collections
-import hashlib
+import asyncio
 import json
 import logging
 import time
@@ -27,10 +27,12 @@ from typing import Any
 
 import tornado.web
 
-from hanko_tornado.errors import HankoError, InvalidTokenError
-from hanko_tornado.metrics import WebhookResult
+from hanko_tornado.deliveries import deliveries_of
+from hanko_tornado.errors import HankoError, InvalidTokenError, KeysUnavailableError, UnavailableError
+from hanko_tornado.metrics import WebhookResult, reason_label
+from hanko_tornado.request_verifier import request_project, request_verifier
 from hanko_tornado.session_protocol import parse_rfc3339
-from hanko_tornado.tokens import TokenVerifier, verifier_for
+from hanko_tornado.tokens import TokenVerifier
 from hanko_tornado.user import freeze
 
 __all__ = ["WEBHOOK_SUBJECT", "HankoWebhookHandler", "WebhookEvent", "verify_webhook"]
@@ -40,8 +42,13 @@ log = logging.getLogger("hanko_tornado")
 WEBHOOK_SUBJECT = "hanko webhooks"
 _MAX_BODY_BYTES = 1024 * 1024
 _MAX_EVENT_LENGTH = 128
-_REMEMBERED_DELIVERIES = 100_000
 _RESULTS: dict[int, WebhookResult] = {400: "malformed", 401: "refused", 503: "unavailable"}
+# The refusals only a webhook has, by their fixed failure label (the rest are a session token's: metrics.reason_label).
+_WEBHOOK_REFUSALS = {
+    "not a webhook token": "not_webhook",
+    "event does not match the token": "event_mismatch",
+    "no event data": "no_data",
+}
 
 
 class WebhookEvent:
@@ -80,16 +87,50 @@ class HankoWebhookHandler(tornado.web.RequestHandler):
     """Receives Hanko's webhooks; override :meth:`on_hanko_event`.
 
     Answers 400 for a malformed body, 401 for a token that is not a valid webhook
-    token for the event named, 503 when no keys can be had, and 200 once the event
-    is accepted.  A token seen before (until its ``exp``) is answered 200 and not
+    token for the event named, 503 when no keys can be had within
+    :attr:`hanko_verify_timeout`, 404 (with ``hanko_projects``) for a request of
+    no project, and 200 once the event is accepted.  A token this endpoint saw
+    before (until its ``exp``, whatever its spelling) is answered 200 and not
     handed on again.  ``session.delete*`` ends that session and ``user.delete``
     every session of the user, in this process at once and, through a shared
     Redis cache, in every process within a second.
+
+    Hanko counts every answer of 400 or more (and no answer within 10 s) as a
+    failed delivery, and switches a hook kept in its database off after more
+    than five in a row: each such answer is logged as a warning, and counted
+    in ``hanko_webhook_failures_total``.
     """
 
+    #: Seconds the token's verification may wait (for Hanko's keys) before the answer is a 503: Hanko gives
+    #: up on a delivery after 10 s, and an answer, even a 503, is better logged than a timeout.
+    hanko_verify_timeout: float = 7.0
+
+    _hanko_verifier: TokenVerifier | None = None
+    _hanko_failure: str | None = None
+
     def get_hanko_verifier(self) -> TokenVerifier:
-        """The verifier whose keys check the tokens, and whose sessions events end."""
-        return verifier_for(self.application)
+        """The verifier whose keys check the tokens, and whose sessions events end.
+
+        The application's (``hanko=``); with ``hanko_projects=``, the one of the project
+        :meth:`get_hanko_project` names, as for the auth mixin (404 when there is none).
+        """
+        return request_verifier(self, self.get_hanko_project)
+
+    def get_hanko_project(self) -> str | None:
+        """The Hanko project this webhook comes from (with ``hanko_projects``): what ``select`` says by default.
+
+        Hanko's webhook body names no tenant, so the URL each project's hook posts to must tell them apart.
+        """
+        return request_project(self)
+
+    def get_hanko_webhook_endpoint(self) -> str:
+        """The name of this endpoint's replay record: each endpoint hands every event on once.
+
+        The handler's class by default, so two routes served by one class share a record; name them
+        apart from the route if need be, never from the request's path, which any caller can vary.
+        """
+        handler_class = type(self)
+        return f"{handler_class.__module__}.{handler_class.__qualname__}"
 
     async def on_hanko_event(self, event: str, data: Mapping[str, Any]) -> None:
         """Called once per accepted event, after the answer went out; the default does nothing."""
@@ -100,17 +141,18 @@ class HankoWebhookHandler(tornado.web.RequestHandler):
     def check_trusted_origin(self, origin: str) -> bool:
         return True  # authenticated by the token it carries, never by a cookie
 
-    async def post(self) -> None:
-        verifier = self.get_hanko_verifier()
+    async def post(self, *args: str, **kwargs: str) -> None:  # route groups (a tenant in the path) are welcome
+        verifier = self._hanko_verifier = self.get_hanko_verifier()
         event_name = ""
         try:
             token, event_name = self._read_body()
-            event = await verify_webhook(verifier, token, event_name)
+            event = await self._verify(verifier, token, event_name)
         except HankoError as error:
             verifier.metrics.webhook_received(event_name, _RESULTS.get(error.status_code, "refused"))
             self._refuse(error)
             return
-        if not _deliveries(self.application).first_time(token, event.expires_at):
+        verifier.metrics.webhook_verified()
+        if not deliveries_of(self.application).first_time(self.get_hanko_webhook_endpoint(), token, event.expires_at):
             verifier.metrics.webhook_received(event.event, "replayed")
             log.info("Hanko webhook %s delivered again: not handed on twice", event.event)
             self.finish({"status": "accepted"})
@@ -126,6 +168,27 @@ class HankoWebhookHandler(tornado.web.RequestHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.finish({"error": self._reason.lower().replace(" ", "_"), "message": self._reason})
+
+    def on_finish(self) -> None:
+        status = self.get_status()
+        if self.request.method != "POST" or status < 400:
+            return
+        reason = self._hanko_failure or ("unknown_project" if status == 404 else _status_failure(status))
+        log.warning(
+            "answered a Hanko webhook from %s with %d (%s): Hanko counts it as a failed delivery and does not "
+            "retry, and switches a hook kept in its database off after more than 5 failures in a row",
+            self.request.remote_ip,
+            status,
+            reason,
+        )
+        if self._hanko_verifier is not None:
+            self._hanko_verifier.metrics.webhook_failed(reason)
+
+    async def _verify(self, verifier: TokenVerifier, token: str, event: str) -> WebhookEvent:
+        try:
+            return await asyncio.wait_for(verify_webhook(verifier, token, event), self.hanko_verify_timeout)
+        except asyncio.TimeoutError:  # the builtin TimeoutError from Python 3.11 on
+            raise _TooSlow(retry_after=1) from None
 
     def _read_body(self) -> tuple[str, str]:
         body = self.request.body
@@ -145,8 +208,7 @@ class HankoWebhookHandler(tornado.web.RequestHandler):
         return token, event
 
     def _refuse(self, error: HankoError) -> None:
-        if isinstance(error, InvalidTokenError):
-            log.info("refused a Hanko webhook from %s: %s", self.request.remote_ip, error.reason)
+        self._hanko_failure = _failure_reason(error)
         error.answer(self)
 
 
@@ -157,32 +219,29 @@ class _BadWebhook(HankoError):
     error = "malformed_webhook"
 
 
-class _Deliveries:
-    """Webhook tokens handed on already, by SHA-256, until their ``exp`` (bounded)."""
+class _TooSlow(UnavailableError):
+    """The token could not be verified in time: Hanko's keys did not come (503)."""
 
-    def __init__(self) -> None:
-        self._seen: collections.OrderedDict[bytes, float] = collections.OrderedDict()
-
-    def first_time(self, token: str, until: float) -> bool:
-        now = time.time()
-        while self._seen and next(iter(self._seen.values())) <= now:
-            self._seen.popitem(last=False)
-        digest = hashlib.sha256(token.encode()).digest()
-        if digest in self._seen:
-            return False
-        self._seen[digest] = until
-        if len(self._seen) > _REMEMBERED_DELIVERIES:
-            self._seen.popitem(last=False)
-        return True
+    error = "keys_unavailable"
+    sentence = "Hanko's signing keys did not come in time; try again shortly."
 
 
-def _deliveries(application: tornado.web.Application) -> _Deliveries:
-    """The application's record of delivered webhooks, kept in its settings as its verifier is."""
-    deliveries = application.settings.get("hanko_webhook_deliveries")
-    if deliveries is None:
-        deliveries = application.settings["hanko_webhook_deliveries"] = _Deliveries()
-    assert isinstance(deliveries, _Deliveries)
-    return deliveries
+def _failure_reason(error: HankoError) -> str:
+    """The fixed label a refused webhook is logged and counted with (see ``WEBHOOK_FAILURE_REASONS``)."""
+    if isinstance(error, _BadWebhook):
+        return "malformed_body"
+    if isinstance(error, _TooSlow):
+        return "timeout"
+    if isinstance(error, KeysUnavailableError):
+        return "keys_unavailable"
+    if isinstance(error, InvalidTokenError):
+        label = _WEBHOOK_REFUSALS.get(error.reason) or reason_label(error)
+        return "malformed_token" if label == "malformed" else label
+    return _status_failure(error.status_code)
+
+
+def _status_failure(status: int) -> str:
+    return "server_error" if status >= 500 else "other"
 
 
 async def end_sessions_for(verifier: TokenVerifier, event: WebhookEvent) -> None:

@@ -11,9 +11,11 @@ The handshake's ``Origin`` must be the API's own or one the ``cors`` settings
 allow (browsers send no ``Sec-Fetch-Site`` on handshakes, so ``Origin`` is all
 there is).  An open socket is closed with :data:`CLOSE_TOKEN_EXPIRED` (4001)
 when its token expires, and with :data:`CLOSE_SESSION_ENDED` (4002) when its
-session ends: a Hanko webhook said so (within ``hanko_watch_interval``), or the
-session check, while it is on, said so (it is asked again every
-``session_check_ttl``).
+session ends: a Hanko webhook said so (within ``hanko_watch_interval``; after
+this process listened to the shared cache again following a gap, the shared
+record is read again), or the session check, while it is on, said so (it is
+asked again every ``session_check_ttl``, passively: an open socket never moves
+Hanko's idle timeout, even with ``session_check="renew"``).
 """
 
 from __future__ import annotations
@@ -74,16 +76,16 @@ class HankoWebSocketMixin(HankoAuthMixin, _Handler):
         return SUBPROTOCOL if SUBPROTOCOL in subprotocols else None
 
     def check_origin(self, origin: str) -> bool:
-        """The API's own origin, or one the ``cors`` settings (or ``trusted_origins``) allow."""
+        """The API's own origin, or one the ``cors`` settings list by name (never ``"*"``), or ``trusted_origins``."""
         if origin_matches_host(origin, self.request.headers.get("Host", "")):
             return True
-        return cors_settings_of(self).is_allowed_origin(origin) or origin in self.settings.get("trusted_origins", ())
+        return cors_settings_of(self).is_trusted_origin(origin) or origin in self.settings.get("trusted_origins", ())
 
     async def prepare(self) -> None:
         await super().prepare()
-        if self.current_user is not None and not self._finished:
-            verifier = self.get_hanko_verifier()
-            self._hanko_token = self.get_hanko_token(verifier.settings.cookie_name)
+        used = self._hanko_token_used  # the very token that authenticated the handshake is the one watched
+        if used is not None and not self._finished:  # a Hanko session (not an optional handler's own user)
+            self._hanko_token = used[0]
             self._hanko_watch = asyncio.ensure_future(self._watch())
 
     def on_ws_connection_close(self, close_code: int | None = None, close_reason: str | None = None) -> None:
@@ -100,7 +102,9 @@ class HankoWebSocketMixin(HankoAuthMixin, _Handler):
 
     async def _watch(self) -> None:
         user, verifier = self.hanko_user, self.get_hanko_verifier()
+        revocations = verifier.revocations
         expires_at = user.expires_at.timestamp()
+        subscriptions = revocations.subscriptions
         if not await self._handshake_done():
             return
         while True:
@@ -109,12 +113,21 @@ class HankoWebSocketMixin(HankoAuthMixin, _Handler):
             if time.time() >= expires_at:
                 self.close(CLOSE_TOKEN_EXPIRED, "token expired")
                 return
-            if verifier.revocations.has_ended(user):  # a webhook said so, here or in another process
+            ended = revocations.has_ended(user)  # a webhook said so, here or in another process
+            if not ended and revocations.subscriptions != subscriptions:
+                # This process listened again after a gap: an end it missed is only in the shared record,
+                # read until it could be read (Redis just came back: its first answers may fail).
+                seen = revocations.subscriptions
+                read = await revocations.has_ended_in_record(user)
+                if read is not None:
+                    subscriptions, ended = seen, read
+            if ended:
                 self.close(CLOSE_SESSION_ENDED, "session ended")
                 return
             if self._hanko_token and self._checks_sessions(verifier):
                 try:
-                    await verifier.session_checker.check(self._hanko_token, user)
+                    # Passive (Hanko's GET): an open socket is no user activity, so it never renews the session.
+                    await verifier.session_checker.check(self._hanko_token, user, renew=False)
                 except InvalidTokenError:
                     if time.time() >= expires_at - _EXPIRY_MARGIN:  # Hanko's clock saw the token expire first
                         self.close(CLOSE_TOKEN_EXPIRED, "token expired")

@@ -106,3 +106,58 @@ class CheckCommandTest(AsyncTestCase):
         output_bytes, _ = await process.communicate()
         self.assertEqual(process.returncode, 2)
         self.assertIn("HANKO_ALLOW_HTTP=true", output_bytes.decode())
+
+
+class MaskTest(AsyncTestCase):
+    """A token given in the wrong place (an unset variable, swapped arguments) is never printed back."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.hanko = FakeHanko(key_size=2048)
+        self.token = self.hanko.mint()
+
+    async def run_check(self, *args: str) -> tuple[int, str]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "hanko_tornado",
+            "check",
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await process.communicate()
+        assert process.returncode is not None
+        return process.returncode, output.decode()
+
+    def assert_masked(self, output: str) -> None:
+        for part in [self.token, *self.token.split(".")]:
+            self.assertNotIn(part, output)
+        self.assertNotIn(self.token.split(".")[2][-20:], output)
+
+    @gen_test(timeout=60)
+    async def test_a_token_given_as_the_api_url_is_not_echoed(self) -> None:
+        cases = {
+            "unset $HANKO_API_URL before the token": ("--api-url", self.token),
+            "swapped arguments": ("--api-url", self.token, "https://example.hanko.io"),
+            "as an issuer": ("--api-url", "not a url", "--issuer", self.token),
+        }
+        for name, args in cases.items():
+            with self.subTest(name):
+                code, output = await self.run_check(*args)
+                self.assertEqual(code, 2, output)
+                self.assertIn("api_url: must be an http(s) URL with a host, got <the value given>", output)
+                self.assert_masked(output)
+
+    @gen_test(timeout=60)
+    async def test_a_token_inside_an_accepted_url_or_an_option_is_masked_everywhere(self) -> None:
+        # Resolving the name fails at once (.invalid never resolves): the log line and the verdict name the URL.
+        code, output = await self.run_check("--api-url", f"https://{self.token}.invalid", self.token)
+        self.assertEqual(code, 3, output)
+        self.assertIn("keys:    https://<token>", output)
+        self.assertIn("log:     Hanko key endpoint https://<token>", output)
+        self.assert_masked(output)
+        code, output = await self.run_check("--api-url", "https://example.hanko.io", "--leeway", self.token)
+        self.assertEqual(code, 2, output)
+        self.assert_masked(output)

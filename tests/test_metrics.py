@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 import unittest
 import uuid
 from typing import Any, ClassVar
@@ -18,7 +19,7 @@ from tornado.testing import bind_unused_port
 
 from hanko_tornado import ConfigurationError, HankoAuthMixin, HankoSettings, MetricsHandler, verifier_for
 from hanko_tornado.cache import cache_from_url
-from hanko_tornado.metrics import NO_METRICS, REFUSAL_REASONS
+from hanko_tornado.metrics import NO_METRICS, REFUSAL_REASONS, WEBHOOK_FAILURE_REASONS
 from hanko_tornado.testing import FakeHanko, HankoTestCase, SigningKey
 from hanko_tornado.webhooks import HankoWebhookHandler
 
@@ -332,3 +333,29 @@ class WebhookEventTest(MetricsTestCase):
         self.assertEqual(self.value("hanko_webhook_events_total", event="other", result="refused"), 1)
         self.assertEqual(self.value("hanko_webhook_events_total", event="other", result="malformed"), 1)
         self.assertEqual(self.value("hanko_webhook_events_total", event="user.create", result="accepted"), 0)
+
+    def test_failures_by_reason_and_the_time_of_the_last_verified_webhook(self) -> None:
+        self.assertEqual(self.post("not json"), 400)
+        self.assertIsNone(self.value("hanko_webhook_last_verified_timestamp_seconds"), "absent before the first")
+        self.assertEqual(self.value("hanko_webhook_failures_total", reason="expired"), 0, "exported at 0")
+        expired = self.hanko.mint_webhook("user.create", {"id": "x"}, lifetime=-3600)
+        self.assertEqual(self.post(json.dumps({"token": expired, "event": "user.create"})), 401)
+        self.assertIsNone(self.value("hanko_webhook_last_verified_timestamp_seconds"), "refused ones do not count")
+        before = time.time()
+        token = self.hanko.mint_webhook("user.create", {"id": "x"})
+        self.assertEqual(self.post(json.dumps({"token": token, "event": "user.create"})), 200)
+        last = self.value("hanko_webhook_last_verified_timestamp_seconds")
+        assert last is not None
+        self.assertGreaterEqual(last, before)
+        self.assertLessEqual(last, time.time())
+        self.hanko.fault = "error"
+        rotated = self.hanko.mint_webhook("user.create", {"id": "x"}, key=self.hanko.rotate_key())
+        self.sleep(0.3)  # past refetch_interval: the unknown key is looked for, and the key endpoint fails
+        self.assertEqual(self.post(json.dumps({"token": rotated, "event": "user.create"})), 503)
+        failures = {
+            reason: self.value("hanko_webhook_failures_total", reason=reason) for reason in WEBHOOK_FAILURE_REASONS
+        }
+        self.assertEqual(
+            {reason: count for reason, count in failures.items() if count},
+            {"expired": 1, "malformed_body": 1, "keys_unavailable": 1},
+        )

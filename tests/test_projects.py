@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+import uuid
 from typing import Any, ClassVar
 
 import tornado.web
@@ -14,6 +16,8 @@ from hanko_tornado import CorsHandler, CorsSettings, HankoAuthMixin, HankoSettin
 from hanko_tornado.projects import HankoProjects
 from hanko_tornado.requirements import max_age, passkey
 from hanko_tornado.testing import FakeHanko, HankoTestCase, SigningKey
+from hanko_tornado.tokens import TokenVerifier
+from hanko_tornado.webhooks import HankoWebhookHandler
 
 
 class MeHandler(HankoAuthMixin, CorsHandler):
@@ -30,6 +34,15 @@ class TenantHandler(MeHandler):
 
     def get_hanko_project(self) -> str | None:
         return self.path_kwargs["tenant"]
+
+
+class ProjectWebhooks(HankoWebhookHandler):
+    """Each project's webhooks at its own URL (Hanko signs each tenant's with that tenant's key)."""
+
+    def get_hanko_verifier(self) -> TokenVerifier:
+        verifier = self.settings["hanko_projects"].verifier(self.request.path.split("/")[1])
+        assert isinstance(verifier, TokenVerifier)
+        return verifier
 
 
 def by_first_path_segment(request: Any) -> str | None:
@@ -62,6 +75,7 @@ class ProjectTestCase(HankoTestCase):
                 (r"/[a-z]+/me", MeHandler),
                 (r"/[a-z]+/step-up", StepUpHandler),
                 (r"/tenants/(?P<tenant>[a-z]+)/me", TenantHandler),
+                (r"/[a-z]+/webhooks", ProjectWebhooks),
             ],
             hanko_projects=self.projects,
             cors=CorsSettings(origins=["http://localhost:3000"]),
@@ -150,9 +164,87 @@ class BoundedTest(ProjectTestCase):
             self.assertEqual(self.projects.live_projects(), ("b",))
             self.assertEqual(self.get("/a/me", a_token).code, 200)
             self.assertEqual(self.fetch("/b/me", headers=b_cookie).code, 200)
-        self.assertEqual((self.hanko.jwks_fetches, self.other.jwks_fetches), (2, 2), "each starts again, once")
+        self.assertEqual((self.hanko.jwks_fetches, self.other.jwks_fetches), (1, 1), "a verifier let go comes back")
         warnings = [line for line in lines if "more than 1 Hanko projects in use" in line]
         self.assertEqual(len(warnings), 1, lines)
+
+
+class TakingTurnsTest(ProjectTestCase):
+    """The reviewer's attacks on eviction: more projects than max_verifiers, requests naming each in turn."""
+
+    max_verifiers: ClassVar[int] = 2
+
+    def setUp(self) -> None:
+        self.third = FakeHanko(key_size=2048)
+        super().setUp()
+        self.third.start()
+
+    def tearDown(self) -> None:
+        self.io_loop.run_sync(self.third.stop)
+        super().tearDown()
+
+    def get_app(self) -> tornado.web.Application:
+        app = super().get_app()
+        projects = {
+            "a": self.hanko.settings(refetch_interval=60),
+            "b": self.other.settings(refetch_interval=60),
+            "c": self.third.settings(refetch_interval=60),
+        }
+        self.projects = HankoProjects(projects, select=by_first_path_segment, max_verifiers=self.max_verifiers)
+        app.settings["hanko_projects"] = self.projects
+        return app
+
+    def test_evicting_a_verifier_never_brings_a_logged_out_session_back(self) -> None:
+        session = str(uuid.uuid4())
+        token = self.hanko.mint(session_id=session)
+        self.assertEqual(self.get("/a/me", token).code, 200)
+        data = self.hanko.sessions[session].as_webhook_data()
+        url = self.get_url("/a/webhooks")
+        status = self.io_loop.run_sync(lambda: self.hanko.send_webhook(url, "session.delete.explicit.logout", data))
+        self.assertEqual(status, 200)
+        self.assert_refused("/a/me", token, "session ended")
+        for path in ("/b/me", "/c/me", "/b/me", "/c/me"):  # anonymous requests naming other projects
+            self.assertEqual(self.fetch(path, raise_error=False).code, 401)
+        self.assertNotIn("a", self.projects.live_projects())
+        self.assert_refused("/a/me", token, "session ended")
+        for path in ("/b/me", "/c/me"):
+            self.fetch(path, raise_error=False)
+        # The minute a let-go verifier waits is over (what its timer does): the next one is new, the end kept.
+        first = self.projects._closing["a"][0]
+        self.projects._close_later("a")
+        self.io_loop.run_sync(lambda: asyncio.sleep(0))
+        self.assert_refused("/a/me", token, "session ended")
+        self.assertIsNot(self.projects.verifier("a"), first)
+        self.assert_refused("/a/me", token, "session ended")
+        self.assertEqual(self.get("/a/me", self.hanko.mint()).code, 200, "other sessions of a still work")
+
+    def test_projects_taking_turns_fetch_each_projects_keys_once(self) -> None:
+        tokens = {"a": self.hanko.mint(), "b": self.other.mint(), "c": self.third.mint()}
+        for round_ in range(20):
+            for name, token in tokens.items():
+                response = self.get(f"/{name}/me", token)
+                self.assertEqual(response.code, 200, (round_, name, response.body))
+        fetches = (self.hanko.jwks_fetches, self.other.jwks_fetches, self.third.jwks_fetches)
+        self.assertEqual(fetches, (1, 1, 1), "60 requests over 3 projects: one key fetch per project")
+        self.assertLessEqual(len(self.projects._closing), self.max_verifiers, "verifiers awaiting close are bounded")
+
+    def test_a_new_verifier_starts_from_the_last_ones_keys_and_fetch_time(self) -> None:
+        tokens = {"a": self.hanko.mint(), "b": self.other.mint(), "c": self.third.mint()}
+        for name, token in tokens.items():
+            self.assertEqual(self.get(f"/{name}/me", token).code, 200)
+        first = self.projects._closing["a"][0]
+        # Every let-go verifier closed now, as after the minute: only the kept seeds remain.
+        for name in list(self.projects._closing):
+            self.projects._close_later(name)
+        self.io_loop.run_sync(lambda: asyncio.sleep(0))
+        for _ in range(3):
+            for name, token in tokens.items():
+                self.assertEqual(self.get(f"/{name}/me", token).code, 200)
+                for other in list(self.projects._closing):
+                    self.projects._close_later(other)
+        self.assertNotIn(first, self.projects._verifiers.values(), "a's verifier was made anew")
+        fetches = (self.hanko.jwks_fetches, self.other.jwks_fetches, self.third.jwks_fetches)
+        self.assertEqual(fetches, (1, 1, 1))
 
 
 class ConfigurationTest(ProjectTestCase):

@@ -60,3 +60,19 @@ class ReadmeExampleTest(unittest.TestCase):
         suite.run(result)
         self.assertEqual((result.errors, result.failures), ([], []))
         self.assertEqual(result.testsRun, 2)
+
+
+class ReadmeTokenSourceTest(HankoTestCase):
+    def get_app(self) -> tornado.web.Application:
+        return tornado.web.Application([(r"/api", example("token source").ApiHandler)], hanko=self.hanko.settings())
+
+    def test_the_added_source_is_tried_after_the_bearer_token_and_the_cookie(self) -> None:
+        user = "aaaaaaaa-0000-4000-8000-0000000000aa"
+        token = self.hanko.mint(user)
+        for headers in [
+            {"X-Session-Token": token},
+            {"Authorization": "Bearer expired.or.bad", "X-Session-Token": token},
+        ]:
+            response = self.fetch("/api", headers=headers)
+            self.assertEqual(json.loads(response.body), {"user_id": user})
+        self.assertEqual(self.fetch("/api", raise_error=False).code, 401)

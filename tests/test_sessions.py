@@ -354,3 +354,49 @@ class KeyFetchIsolationTest(SessionCheckTestCase):
         )
         self.assertEqual(code, 200)
         self.assertLess(waited, 2.0, "the key fetch did not queue behind 12 slow session checks")
+
+
+class ExpiryHandler(UserHandler):
+    def get(self) -> None:
+        expires_at = self.hanko_session.expires_at if self.hanko_session else None
+        self.write({"expires_at": expires_at.timestamp() if expires_at else None})
+
+
+class HankoWithoutDeprecatedFields(FakeHanko):
+    """A Hanko that dropped ``expiration_time`` (deprecated in ``dto/session.go``) and keeps ``claims.expiration``."""
+
+    def validate(self, token: str, *, renew: bool = False) -> tuple[int, dict[str, Any]]:
+        status, answer = super().validate(token, renew=renew)
+        answer.pop("expiration_time", None)
+        answer.pop("user_id", None)
+        return status, answer
+
+
+class HankoWithAWrongDeprecatedField(FakeHanko):
+    def validate(self, token: str, *, renew: bool = False) -> tuple[int, dict[str, Any]]:
+        status, answer = super().validate(token, renew=renew)
+        if "expiration_time" in answer:
+            answer["expiration_time"] = "2999-01-01T00:00:00Z"
+        return status, answer
+
+
+class ClaimsExpirationTest(SessionCheckTestCase):
+    fake_class: ClassVar[type[FakeHanko]] = HankoWithoutDeprecatedFields
+
+    def make_fake_hanko(self) -> FakeHanko:
+        return self.fake_class(key_size=self.hanko_key_size)
+
+    def get_app(self) -> tornado.web.Application:
+        app = super().get_app()
+        app.add_handlers(r".*", [(r"/expiry", ExpiryHandler)])
+        return app
+
+    def test_the_session_expiry_is_read_from_claims_expiration(self) -> None:
+        token = self.hanko.mint(lifetime=600)
+        exp = self.hanko.sessions[next(iter(self.hanko.sessions))].expires_at
+        response = self.fetch_with_token("/expiry", token)
+        self.assertEqual(json.loads(response.body)["expires_at"], exp)
+
+
+class ClaimsExpirationFirstTest(ClaimsExpirationTest):
+    fake_class = HankoWithAWrongDeprecatedField

@@ -8,15 +8,19 @@ import json
 import re
 import time
 import unittest
+import uuid
 from typing import Any
 
 import jwt
+import tornado.web
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPResponse
-from tornado.testing import AsyncTestCase, gen_test
+from tornado.httpserver import HTTPServer
+from tornado.testing import AsyncTestCase, bind_unused_port, gen_test
 
 from hanko_tornado.testing import FakeHanko, SigningKey
+from hanko_tornado.testing.sessions import rfc3339
 
 
 class FakeHankoTest(AsyncTestCase):
@@ -199,3 +203,139 @@ class SigningKeyTest(unittest.TestCase):
             with self.subTest(alg=alg):
                 self.assertEqual([len(jwt.utils.base64url_decode(jwk[c])) for c in "xy"], [size, size])
                 self.assertIsNotNone(ECAlgorithm.from_jwk(json.dumps(jwk)))
+
+
+class _Receiver(tornado.web.RequestHandler):
+    """A webhook endpoint that answers 200 and keeps what came, read without checking the signature."""
+
+    def initialize(self, received: list[tuple[str, dict[str, Any]]], tokens: list[str]) -> None:
+        self.received = received
+        self.tokens = tokens
+
+    def post(self) -> None:
+        body = json.loads(self.request.body)
+        claims = jwt.decode(body["token"], options={"verify_signature": False})
+        self.received.append((body["event"], claims["data"]))
+        self.tokens.append(body["token"])
+
+
+class FakeHankoAsHankoTest(AsyncTestCase):
+    """Where FakeHanko once differed from Hanko's backend: session limit, session webhooks, validate's answer."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.hanko = FakeHanko(key_size=2048)
+        self.hanko.start()
+        self.received: list[tuple[str, dict[str, Any]]] = []
+        self.tokens: list[str] = []
+        sock, port = bind_unused_port()
+        routes = [(r"/hooks", _Receiver, {"received": self.received, "tokens": self.tokens})]
+        self.receiver = HTTPServer(tornado.web.Application(routes))
+        self.receiver.add_sockets([sock])
+        self.hook = f"http://127.0.0.1:{port}/hooks"
+        self.client = AsyncHTTPClient()
+
+    def tearDown(self) -> None:
+        self.receiver.stop()
+        self.io_loop.run_sync(self.hanko.stop)
+        super().tearDown()
+
+    async def validate(self, token: str, *, post: bool = False) -> tuple[int, Any]:
+        url = f"{self.hanko.api_url}/sessions/validate"
+        if post:
+            response = await self.client.fetch(
+                url, method="POST", body=json.dumps({"session_token": token}), raise_error=False
+            )
+        else:
+            response = await self.client.fetch(url, headers={"Authorization": f"Bearer {token}"}, raise_error=False)
+        return response.code, json.loads(response.body)
+
+    @gen_test
+    async def test_the_sixth_session_of_a_user_deletes_the_oldest_and_says_so(self) -> None:
+        self.hanko.register_webhook(self.hook, ("session",))
+        user, other_user = str(uuid.uuid4()), str(uuid.uuid4())
+        sessions = [str(uuid.uuid4()) for _ in range(6)]
+        tokens = [self.hanko.mint(user, session_id=session) for session in sessions[:5]]
+        other = self.hanko.mint(other_user)
+        await self.hanko.webhooks_sent()
+        self.assertEqual([event for event, _ in self.received], ["session.create.flow"] * 6)
+        self.assertEqual(self.hanko.session_limit, 5, "Hanko's default session.limit")
+        self.received.clear()
+        tokens.append(self.hanko.mint(user, session_id=sessions[5]))
+        self.assertNotIn(sessions[0], self.hanko.sessions)
+        await self.hanko.webhooks_sent()
+        by_event = {event: data for event, data in self.received}
+        self.assertEqual(sorted(by_event), ["session.create.flow", "session.delete.passive.limit"])
+        self.assertEqual(
+            (by_event["session.delete.passive.limit"]["id"], by_event["session.create.flow"]["id"]),
+            (sessions[0], sessions[5]),
+        )
+        self.assertEqual(by_event["session.delete.passive.limit"]["user_id"], user)
+        self.assertEqual([(await self.validate(token))[1]["is_valid"] for token in tokens], [False] + [True] * 5)
+        self.assertTrue((await self.validate(other))[1]["is_valid"], "another user's sessions are not counted")
+
+    @gen_test
+    async def test_the_limit_is_settable_and_counts_live_sessions_only(self) -> None:
+        self.hanko.session_limit = 2
+        self.hanko.register_webhook(self.hook, ("session.delete",))
+        user = str(uuid.uuid4())
+        expired = self.hanko.mint(user, lifetime=-10)
+        first, second, third = (self.hanko.mint(user) for _ in range(3))
+        await self.hanko.webhooks_sent()
+        self.assertEqual([event for event, _ in self.received], ["session.delete.passive.limit"])
+        self.assertEqual(
+            [(await self.validate(token))[1]["is_valid"] for token in (expired, first, second, third)],
+            [False, False, True, True],
+        )
+
+    @gen_test
+    async def test_a_login_sends_session_create_flow_with_the_session(self) -> None:
+        self.hanko.register_webhook(self.hook, ("session.create",))
+        session = str(uuid.uuid4())
+        token = self.hanko.mint("aaaaaaaa-0000-4000-8000-000000000012", session_id=session, lifetime=600)
+        await self.hanko.webhooks_sent()
+        ((event, data),) = self.received
+        self.assertEqual(event, "session.create.flow")
+        self.assertEqual(
+            sorted(data),
+            ["created_at", "expires_at", "id", "ip_address", "last_used", "updated_at", "user_agent", "user_id"],
+        )
+        self.assertEqual((data["id"], data["user_id"]), (session, "aaaaaaaa-0000-4000-8000-000000000012"))
+        exp = jwt.decode(token, options={"verify_signature": False})["exp"]
+        self.assertEqual(data["expires_at"], rfc3339(exp), "the session ends with its token")
+        self.assertEqual(self.hanko.deliveries, [(self.hook, "session.create.flow", 200)])
+
+    @gen_test
+    async def test_one_token_per_event_for_every_hook_subscribed(self) -> None:
+        self.hanko.register_webhook(self.hook, ("user",))
+        self.hanko.register_webhook(self.hook, ("user.delete",))
+        self.hanko.register_webhook(self.hook, ("session",))
+        self.hanko.fire_webhook("user.delete", {"id": "aaaaaaaa-0000-4000-8000-000000000012"})
+        await self.hanko.webhooks_sent()
+        self.assertEqual([event for event, _ in self.received], ["user.delete", "user.delete"])
+        self.assertEqual(len(set(self.tokens)), 1, "one token, posted to both hooks")
+        self.assertEqual([url for url, _, _ in self.hanko.deliveries], [self.hook, self.hook])
+
+    @gen_test
+    async def test_a_token_without_session_id_is_not_valid_and_not_a_400(self) -> None:
+        token = self.hanko.mint(claims={"session_id": None})
+        for post in (False, True):
+            self.assertEqual(await self.validate(token, post=post), (200, {"is_valid": False}))
+
+    @gen_test
+    async def test_validate_claims_have_exactly_hankos_members(self) -> None:
+        now = int(time.time())
+        token = self.hanko.mint(username="ada", claims={"nbf": now, "jti": "j-1", "role": "admin"})
+        code, answer = await self.validate(token)
+        self.assertEqual(code, 200)
+        self.assertEqual(
+            sorted(answer["claims"]),
+            ["amr", "audience", "email", "expiration", "issued_at", "role", "session_id", "subject", "username"],
+            "no nbf, no jti (jwx's registered claims never reach dto.Claims); custom claims at the top level",
+        )
+        self.assertEqual(answer["claims"]["expiration"], answer["expiration_time"])
+        issued = self.hanko.mint(issuer="https://auth.example.com", email=None, claims={"username": 7})
+        _, answer = await self.validate(issued)
+        self.assertEqual(answer["claims"]["issuer"], "https://auth.example.com")
+        self.assertNotIn("email", answer["claims"])
+        self.assertNotIn("username", answer["claims"], "a username that is not a string is dropped")

@@ -77,6 +77,31 @@ class FleetTest(AsyncTestCase):
         self.assertNotIn(ended.split(".")[2][-30:], log)
         self.assertEqual(self.hanko.validations, 0)
 
+    @gen_test(timeout=90)
+    async def test_the_sixth_login_of_a_user_ends_the_first_session_in_every_process(self) -> None:
+        user = str(uuid.uuid4())
+        tokens = [self.hanko.mint(user) for _ in range(5)]
+        async with running_server(self.environment()) as first, running_server(self.environment()) as second:
+
+            async def statuses(token: str) -> list[int]:
+                headers = {"Authorization": f"Bearer {token}"}
+                return [(await s.fetch("/protected", headers=headers)).code for s in (first, second)]
+
+            self.assertEqual([await statuses(token) for token in tokens], [[200, 200]] * 5)
+            await asyncio.sleep(0.5)  # both are listening by now (subscribing drops what they remembered)
+            self.assertEqual(await statuses(tokens[0]), [200, 200])
+            self.hanko.register_webhook(f"http://127.0.0.1:{second.port}/webhooks/hanko", ("session.delete",))
+            started = time.monotonic()
+            tokens.append(self.hanko.mint(user))  # Hanko's session.limit is 5: the oldest session goes
+            await self.hanko.webhooks_sent()
+            self.assertEqual(
+                [delivery[1:] for delivery in self.hanko.deliveries], [("session.delete.passive.limit", 200)]
+            )
+            while await statuses(tokens[0]) != [401, 401]:
+                self.assertLess(time.monotonic() - started, 5.0, "refused everywhere within a second or so")
+                await asyncio.sleep(0.02)
+            self.assertEqual([await statuses(token) for token in tokens[1:]], [[200, 200]] * 5)
+
 
 class Webhooks(HankoWebhookHandler):
     pass

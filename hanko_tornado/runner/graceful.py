@@ -43,9 +43,9 @@ _POLL_SECONDS = 0.05
 class StoppingReadinessHandler(ReadinessHandler):
     """:class:`~hanko_tornado.health.ReadinessHandler`, answering 503 ``stopping`` once the process is stopping."""
 
-    async def get(self) -> None:
+    async def get(self, *args: str, **kwargs: str) -> None:
         if not self.application.settings.get(STOPPING):
-            await super().get()
+            await super().get(*args, **kwargs)
             return
         self.set_status(503)
         self.set_header("Cache-Control", "no-store")

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 import socket
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import tornado.web
 
@@ -36,12 +36,13 @@ async def serve(
     body_limits: Mapping[str, int] | None = None,
     link: WorkerLink | None = None,
     keys_file: KeysFile | None = None,
+    close: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Serve ``app`` on ``sockets`` until SIGTERM, SIGINT or the end of the parent's lifeline.
 
-    SIGTERM and the lifeline stop it as :mod:`~hanko_tornado.runner.graceful` says, ``shutdown_delay``
-    first; SIGINT (Ctrl-C) skips the delay, and so does a second signal.  ``keys_file``, when given,
-    seeds the key store and is kept up to date with the key set held.  The verifier and its cache are closed at the end.
+        SIGTERM and the lifeline stop it as :mod:`~hanko_tornado.runner.graceful` says, ``shutdown_delay``
+        first; SIGINT (Ctrl-C) skips the delay, and so does a second signal.  ``keys_file``, when given,
+    X
     """
     if keys_file is not None:
         _seed_verifier(app, keys_file)
@@ -82,6 +83,8 @@ async def serve(
     if syncing is not None:
         syncing.cancel()
     await verifier.close()
+    if close is not None:
+        await close()
     if verifier.settings.cache is not None:
         await close_cache(verifier.settings.cache)
     log.info("stopped")

@@ -50,6 +50,8 @@ class HankoTestCase(AsyncHTTPTestCase):
         self.hanko.start()
 
     def tearDown(self) -> None:
+        # Webhooks still under way reach the application while it is whole (each gives up after 10 s).
+        self.io_loop.run_sync(self.hanko.webhooks_sent, timeout=60)
         for owner in (self._app.settings.get("hanko_verifier"), self._app.settings.get("hanko_projects")):
             if owner is not None:
                 self.io_loop.run_sync(owner.close)

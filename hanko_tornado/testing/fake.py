@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import socket
 import time
 import uuid
@@ -13,14 +11,15 @@ from typing import Any, Literal
 
 import jwt
 import tornado.web
-from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
 from tornado.routing import URLSpec
 from tornado.testing import bind_unused_port
 
 from hanko_tornado.settings import HankoSettings
+from hanko_tornado.testing.admin import FakeAdmin
 from hanko_tornado.testing.keys import SigningKey
-from hanko_tornado.testing.sessions import FakeSession, validation_answer
+from hanko_tornado.testing.sessions import FakeSession, open_session, validation_answer
+from hanko_tornado.testing.webhooks import WebhookSender
 
 __all__ = ["FakeHanko", "FakeSession", "Fault", "SigningKey"]
 
@@ -32,7 +31,9 @@ class FakeHanko:
     """A Hanko tenant's public side, served by Tornado on loopback.
 
     The newest key in :attr:`keys` signs new tokens; every key is published.
-    Every minted session token opens a session in :attr:`sessions`;
+    Every minted session token opens a session in :attr:`sessions`, as a login
+    does: beyond :attr:`session_limit` the user's oldest are deleted, and the
+    webhooks fire (``session.delete.passive.limit``, then ``session.create.flow``);
     ``/sessions/validate`` answers about those sessions as Hanko does.
 
     :param key_size: RSA key size; Hanko uses 4096, tests may pick 2048 for speed.
@@ -42,6 +43,7 @@ class FakeHanko:
     :param idle_timeout: seconds a session may go unused (Hanko's ``session.idle_timeout``);
         ``None`` for none, Hanko's default.
     :param cookie_name: the cookie ``GET /sessions/validate`` reads when no bearer header is sent.
+    :param session_limit: live sessions a user may have (Hanko's ``session.limit``, default 5).
     """
 
     def __init__(
@@ -55,6 +57,7 @@ class FakeHanko:
         keys: Iterable[SigningKey] = (),
         idle_timeout: float | None = None,
         cookie_name: str = "hanko",
+        session_limit: int = 5,
     ) -> None:
         self.key_size = key_size
         self.audience = tuple(audience)
@@ -64,6 +67,7 @@ class FakeHanko:
         self.keys: list[SigningKey] = list(keys) or [SigningKey.generate(key_size=key_size)]
         self.idle_timeout = idle_timeout
         self.cookie_name = cookie_name
+        self.session_limit = session_limit
         #: Live sessions by id, as Hanko's database holds them.
         self.sessions: dict[str, FakeSession] = {}
         #: JWKS fetches and session validations served so far.
@@ -80,11 +84,13 @@ class FakeHanko:
         self.verdicts: dict[str, int] = {}
         #: Validations by ``POST``, which move a session's last use (and so its idle timeout).
         self.renewals = 0
+        self._sender = WebhookSender(self.mint_webhook)
         #: Webhook URLs and the event prefixes each is subscribed to (Hanko's ``webhooks.hooks``).
-        self.webhooks: list[tuple[str, tuple[str, ...]]] = []
+        self.webhooks = self._sender.hooks
         #: Webhooks sent so far: (url, event, HTTP status, or 599 when the receiver could not be reached).
-        self.deliveries: list[tuple[str, str, int]] = []
-        self._sending: set[asyncio.Future[int]] = set()
+        self.deliveries = self._sender.deliveries
+        #: The admin API (users, metadata, sessions, webhooks), served under ``{api_url}/admin``.
+        self.admin = FakeAdmin(self)
         self._bound: tuple[socket.socket, int] | None = None
         self._server: HTTPServer | None = None
 
@@ -115,6 +121,7 @@ class FakeHanko:
         return [
             tornado.web.url(rf"{prefix}/\.well-known/jwks\.json", JwksHandler, {"hanko": self}),
             tornado.web.url(rf"{prefix}/sessions/validate", ValidateHandler, {"hanko": self}),
+            *self.admin.routes(f"{prefix}/admin"),
         ]
 
     def start(self) -> None:
@@ -147,41 +154,39 @@ class FakeHanko:
         """
         session = self.sessions.pop(session_id, None)
         if session is not None:
-            self._fire(event, session.as_webhook_data())
+            self._sender.fire(event, session.as_webhook_data())
+
+    def start_session(self, session: FakeSession, event: str = "session.create.flow") -> None:
+        """Store ``session`` as Hanko does when a login (or, with ``session.create.admin``, the admin API) makes one.
+
+        The user's oldest live sessions beyond :attr:`session_limit` are deleted first, each with a
+        ``session.delete.passive.limit`` webhook, then ``event`` fires with the new session.
+        """
+        for deleted in open_session(self.sessions, session, self.session_limit):
+            self._sender.fire("session.delete.passive.limit", deleted.as_webhook_data())
+        self._sender.fire(event, session.as_webhook_data())
 
     def register_webhook(self, url: str, events: Iterable[str] = ("session", "user")) -> None:
-        """Send events under these prefixes (``"session"``, ``"session.delete"``, ``"user.delete"``...) to ``url``."""
-        self.webhooks.append((url, tuple(events)))
+        """Send events that start with one of ``events`` (``"session.delete"``, ``"user.delete"``...) to ``url``."""
+        self._sender.register(url, events)
 
     async def send_webhook(self, url: str, event: str, data: Mapping[str, Any], *, token: str | None = None) -> int:
         """POST one webhook to ``url`` exactly as Hanko does; the receiver's HTTP status (599 if unreachable).
 
         :param token: send this token instead of a freshly minted one (to replay or forge).
         """
-        body = json.dumps({"token": token or self.mint_webhook(event, data), "event": event})
-        client = AsyncHTTPClient()
-        response = await client.fetch(
-            url,
-            method="POST",
-            body=body,
-            headers={"Content-Type": "application/json"},
-            raise_error=False,
-            request_timeout=10,
-        )
-        self.deliveries.append((url, event, response.code))
-        return response.code
+        return await self._sender.send(url, event, data, token=token)
+
+    def fire_webhook(self, event: str, data: Mapping[str, Any]) -> None:
+        """Send ``event`` to every registered hook subscribed to it, as Hanko does (one token, hook after hook)."""
+        self._sender.fire(event, data)
+
+    def _fire(self, event: str, data: Mapping[str, Any]) -> None:
+        self.fire_webhook(event, data)  # the name the kit's other modules (the fake admin API) know it by
 
     async def webhooks_sent(self) -> None:
         """Wait for every webhook fired so far to be delivered (or to fail)."""
-        while self._sending:
-            await asyncio.gather(*self._sending)
-
-    def _fire(self, event: str, data: Mapping[str, Any]) -> None:
-        for url, prefixes in self.webhooks:
-            if any(event == prefix or event.startswith(prefix + ".") for prefix in prefixes):
-                sending = asyncio.ensure_future(self.send_webhook(url, event, data))
-                self._sending.add(sending)
-                sending.add_done_callback(self._sending.discard)
+        await self._sender.sent()
 
     def mint(
         self,
@@ -199,7 +204,7 @@ class FakeHanko:
         key: SigningKey | None = None,
         headers: Mapping[str, Any] | None = None,
     ) -> str:
-        """A session token as Hanko issues it, for a session this fake then holds.
+        """A session token as Hanko issues it at a login, for a session it then holds (see :meth:`start_session`).
 
         :param user_id: the ``sub``; a new UUID by default (Hanko's user ids are UUIDs).
         :param lifetime: seconds until ``exp``; negative for an expired token.
@@ -229,8 +234,9 @@ class FakeHanko:
                 payload[name] = value
         session, user = payload.get("session_id"), payload.get("sub")
         if isinstance(session, str) and isinstance(user, str) and session not in self.sessions:
-            exp = payload["exp"] if isinstance(payload.get("exp"), int) else now + lifetime
-            self.sessions[session] = FakeSession(session, user, now, exp, time.time())
+            exp = payload.get("exp")
+            exp = exp if isinstance(exp, int) and 0 <= exp < 253402300800 else now + lifetime  # a time Hanko can store
+            self.start_session(FakeSession(session, user, now, exp, time.time()))
         return self._sign(payload, key, headers)
 
     def mint_webhook(
