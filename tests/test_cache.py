@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import pathlib
+import signal
+import tempfile
 import time
 import unittest
 import unittest.mock
@@ -15,7 +19,7 @@ import pytest
 import tornado.web
 from redis_server import RedisServer
 from support import captured_logs
-from test_server import running_server
+from test_server import child_pids, running_server, until
 from tornado.testing import AsyncTestCase, bind_unused_port, gen_test
 
 from hanko_tornado import ConfigurationError, HankoAuthMixin, HankoSettings, verifier_for
@@ -389,6 +393,21 @@ class FleetTest(AsyncTestCase):
         self.assertEqual(self.hanko.jwks_fetches, 1)
         _, stderr = await server.output()
         self.assertEqual(stderr.count("serving on"), 3)
+
+    @pytest.mark.timeout(600)  # server.py processes: a few seconds each on a busy machine
+    @gen_test(timeout=300)
+    async def test_a_replaced_worker_starts_from_the_fleets_keys_without_a_fetch(self) -> None:
+        async with running_server(self.environment(), "--processes", "2") as server:
+            for _ in range(2):
+                await server.log_line("serving on")
+            self.assertEqual(await self.burst([server.port], 20), [200] * 20)
+            folder = pathlib.Path(tempfile.gettempdir())
+            await until(lambda: any(folder.glob(f"hanko-tornado-{server.process.pid}-*/keys")), 60)
+            os.kill(min(child_pids(server.process.pid)), signal.SIGTERM)
+            await server.log_line("starting from the key set copy")
+            await server.log_line("serving on")
+            self.assertEqual(await self.burst([server.port], 20), [200] * 20)
+        self.assertEqual(self.hanko.jwks_fetches, 1, "a fresh copy is as good as a fetch")
 
 
 class HostileSizeAndLoadTest(RedisTestCase):

@@ -60,7 +60,9 @@ async def serve(
     stop: asyncio.Future[bool] = asyncio.get_running_loop().create_future()  # True: wait out the delay
     hurry = asyncio.Event()
     _listen_for_stop(stop, hurry, link)
-    await verifier.key_store.refresh()
+    status = verifier.key_store.status()
+    if not status.usable or status.stale:  # a fresh seed is as good as a fetch: the fleet fetches once
+        await verifier.key_store.refresh()
     syncing = asyncio.ensure_future(_sync_keys_file(verifier.key_store, keys_file)) if keys_file else None
     if link is not None:
         link.serving()
