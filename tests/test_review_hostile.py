@@ -153,3 +153,26 @@ class HostileRequestsTest(HankoTestCase):
                     urllib.parse.urlsplit(login).netloc,
                     goes_to,
                 )
+
+
+class PageRedirectTest(HankoTestCase):
+    def get_app(self) -> tornado.web.Application:
+        app: tornado.web.Application = load_server().make_app(self.hanko.settings(), CorsSettings(origins=(ORIGIN,)))
+        return app
+
+    def test_only_get_and_head_are_sent_to_log_in_and_the_token_never_travels(self) -> None:
+        expired = self.hanko.mint(lifetime=-60)
+        for method in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"):
+            body = b"{}" if method in ("POST", "PUT", "PATCH") else None
+            headers = {"Cookie": f"hanko={expired}", "Sec-Fetch-Site": "same-origin"}
+            with self.subTest(method=method):
+                response = self.fetch(
+                    "/app?x=1", method=method, headers=headers, body=body, follow_redirects=False, raise_error=False
+                )
+                if method in ("GET", "HEAD"):
+                    self.assertEqual(response.code, 302)
+                    self.assertEqual(response.headers["Location"], "/login?next=%2Fapp%3Fx%3D1")
+                else:
+                    self.assertIn(response.code, (401, 405))
+                    self.assertNotIn("Location", response.headers)
+                self.assertNotIn(expired, str(response.headers) + response.body.decode())
