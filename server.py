@@ -10,29 +10,27 @@ prometheus_client is installed (unless HANKO_METRICS=false), `/metrics`.
 Configured from the environment and ``.env`` (the environment wins; ``.env``
 needs python-dotenv, the ``server`` extra); see ``.env.example``.  ``--dev``
 runs with an embedded stand-in for Hanko instead.  ``python server.py --help``
-lists the options.  SIGTERM or SIGINT stops it gracefully: no new connections,
-requests in flight get ``SHUTDOWN_GRACE_SECONDS`` to finish.
+lists the options.  SIGTERM stops it without losing a request (README, "Deploying"):
+``/readyz`` answers 503 at once, it serves ``SHUTDOWN_DELAY_SECONDS`` more, then
+finishes what is in flight, all within ``SHUTDOWN_GRACE_SECONDS``; SIGINT skips
+the delay.  With ``--processes``, SIGHUP replaces the workers one at a time.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import os
 import pathlib
-import signal
-import socket
+import secrets
+import shutil
 import sys
-from collections.abc import Awaitable, Callable
+import tempfile
 from typing import Any
 
-import tornado.httpserver
-import tornado.httputil
 import tornado.netutil
-import tornado.process
 import tornado.web
 import tornado.websocket
 
@@ -56,12 +54,17 @@ from hanko_tornado.admin import (
     webhook_health_for,
 )
 from hanko_tornado.admin.settings import ADMIN_API_KEY_VARIABLE, ADMIN_API_URL_VARIABLE
-from hanko_tornado.cache import close_cache
-from hanko_tornado.health import LivenessHandler, ReadinessHandler
+from hanko_tornado.cache import MIN_SECRET_LENGTH
+from hanko_tornado.health import LivenessHandler
 from hanko_tornado.json_logs import log_as_json, log_requests_as_json
 from hanko_tornado.metrics import INSTALL_HINT, MetricsHandler, metrics_available, registry_for
 from hanko_tornado.pages import HankoPageMixin, safe_next_url
 from hanko_tornado.requirements import Requirement, max_age, passkey
+from hanko_tornado.runner.graceful import StoppingReadinessHandler
+from hanko_tornado.runner.keys_file import KeysFile
+from hanko_tornado.runner.options import ServeOptions
+from hanko_tornado.runner.serve import serve
+from hanko_tornado.runner.supervisor import Supervisor, WorkerLink
 from hanko_tornado.settings import is_loopback_host
 from hanko_tornado.websocket import HankoWebSocketMixin
 
@@ -74,6 +77,12 @@ ELEMENTS_DIR = HERE / "node_modules" / "@teamhanko" / "hanko-elements" / "dist"
 ELEMENTS_ROUTE = "/static/hanko-elements/"
 #: Worker deaths that ``--processes`` restarts before the server gives up (stops the rest and exits 1).
 MAX_RESTARTS = 100
+#: The webhook route's body bound: HankoWebhookHandler refuses a body of more than 1 MiB.
+WEBHOOK_MAX_BODY_SIZE = 1024 * 1024
+
+
+class StoppingAdminReadinessHandler(StoppingReadinessHandler, AdminReadinessHandler):
+    """Readiness with Hanko's webhook state, answering 503 ``stopping`` once the process is told to stop."""
 
 
 class NotFoundHandler(CorsHandler):
@@ -259,7 +268,7 @@ def make_app(
             *elements_routes(installed),
             (r"/webhooks/hanko", HankoAdminWebhookHandler),  # authenticated by the token each webhook carries
             (r"/healthz", LivenessHandler),
-            (r"/readyz", AdminReadinessHandler if admin is not None else ReadinessHandler),
+            (r"/readyz", StoppingAdminReadinessHandler if admin is not None else StoppingReadinessHandler),
             *metrics_routes(hanko),
             *(routes or []),
         ],
@@ -405,176 +414,16 @@ def load_env_file() -> None:
     load_dotenv(".env", override=False)  # this folder's only: a .env in a parent folder is someone else's
 
 
-def grace_from_env() -> float:
-    """Seconds requests in flight get to finish once the server is told to stop (default 10)."""
-    raw = os.environ.get("SHUTDOWN_GRACE_SECONDS", "10").strip()
-    try:
-        grace = float(raw)
-    except ValueError:
-        grace = -1.0
-    if not 0 <= grace <= 3600:
-        raise ConfigurationError("SHUTDOWN_GRACE_SECONDS", f"must be a number of seconds from 0 to 3600, got {raw!r}")
-    return grace
-
-
-def fork_workers(count: int) -> int | None:
-    """Fork ``count`` workers (0: one per core) with Tornado's ``fork_processes``.
-
-    A worker that dies (a signal, a non-zero exit) is restarted and the
-    restart logged, up to ``MAX_RESTARTS`` times; one that exits 0 is not.
-
-    Returns, in each worker, a file descriptor that becomes readable when the
-    worker is to stop (``None`` when that is already so); in the parent,
-    ``None`` once every worker has ended.  The parent holds the pipe's other
-    end and closes it on SIGINT or SIGTERM, and the kernel closes it when the
-    parent dies, even by SIGKILL: so stopping the parent stops every worker,
-    one forked a moment before included (``fork_processes`` keeps its
-    children's pids to itself, so a forwarded signal could miss it).
-
-    :raises SystemExit: (status 1) in the parent, once workers died more than
-        ``MAX_RESTARTS`` times and the others have stopped.
-    """
-    lifeline, parent_end = os.pipe()
-    stopping = False
-
-    def stop(signum: int, frame: Any) -> None:
-        nonlocal stopping
-        if not stopping:
-            stopping = True
-            os.close(parent_end)
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, stop)
-    try:
-        tornado.process.fork_processes(count, max_restarts=MAX_RESTARTS)
-    except SystemExit:  # the parent, once every worker has exited normally
+def keys_file_path(hanko: HankoSettings) -> str | None:
+    """``HANKO_KEYS_FILE``: where a sealed copy of the key set outlives the processes; it needs the cache secret."""
+    path = os.environ.get("HANKO_KEYS_FILE", "").strip()
+    if not path:
         return None
-    except RuntimeError as error:  # the parent: too many restarts
-        log.error("%s: stopping the other workers", error)
-        stop(signal.SIGTERM, None)
-        with contextlib.suppress(ChildProcessError):
-            while True:
-                os.wait()
-        raise SystemExit(1) from None
-    # A worker: its handlers come with serve()'s event loop.  A signal that came before ran stop() here.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if stopping:
-        return None
-    os.close(parent_end)  # the worker's copy would keep the pipe open after the parent's end closes
-    return lifeline
-
-
-class GracefulHTTPServer(tornado.httpserver.HTTPServer):
-    """An ``HTTPServer`` that, after ``stop()``, can wait for the requests it is answering.
-
-    A connection is answering from the moment a request's headers arrive until
-    its answer is sent; a keep-alive connection waiting for its next request
-    is not.
-    """
-
-    def initialize(self, *args: Any, **kwargs: Any) -> None:
-        super().initialize(*args, **kwargs)
-        self._answering: set[object] = set()
-        self._all_answered = asyncio.Event()
-        self._all_answered.set()
-
-    @property
-    def requests_in_flight(self) -> int:
-        """Requests whose headers arrived and whose answer is not sent yet."""
-        return len(self._answering)
-
-    async def wait_for_requests(self, timeout: float) -> int:
-        """Wait up to ``timeout`` seconds until no request is in flight; the number still in flight."""
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._all_answered.wait(), timeout)
-        return self.requests_in_flight
-
-    def start_request(
-        self, server_conn: object, request_conn: tornado.httputil.HTTPConnection
-    ) -> tornado.httputil.HTTPMessageDelegate:
-        self._answered(server_conn)  # Tornado starts a connection's next request once the last one is answered
-        return _OnHeaders(super().start_request(server_conn, request_conn), lambda: self._answering_on(server_conn))
-
-    def on_close(self, server_conn: object) -> None:
-        self._answered(server_conn)
-        super().on_close(server_conn)
-
-    def _answering_on(self, server_conn: object) -> None:
-        self._answering.add(server_conn)
-        self._all_answered.clear()
-
-    def _answered(self, server_conn: object) -> None:
-        self._answering.discard(server_conn)
-        if not self._answering:
-            self._all_answered.set()
-
-
-class _OnHeaders(tornado.httputil.HTTPMessageDelegate):
-    """Passes a request on to ``delegate``, calling ``callback`` when its headers arrive."""
-
-    def __init__(self, delegate: tornado.httputil.HTTPMessageDelegate, callback: Callable[[], None]) -> None:
-        self.delegate = delegate
-        self.callback = callback
-
-    def headers_received(
-        self,
-        start_line: tornado.httputil.RequestStartLine | tornado.httputil.ResponseStartLine,
-        headers: tornado.httputil.HTTPHeaders,
-    ) -> Awaitable[None] | None:
-        self.callback()
-        return self.delegate.headers_received(start_line, headers)
-
-    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
-        return self.delegate.data_received(chunk)
-
-    def finish(self) -> None:
-        self.delegate.finish()
-
-    def on_connection_close(self) -> None:
-        self.delegate.on_connection_close()
-
-
-async def serve(
-    app: tornado.web.Application, sockets: list[socket.socket], where: str, grace: float, lifeline: int | None = None
-) -> None:
-    """Serve ``app`` until SIGINT, SIGTERM or ``lifeline`` becomes readable, then stop gracefully.
-
-    Stopping: no new connections; requests in flight get ``grace`` seconds to
-    finish; then every connection is closed, and the verifier and the cache.
-    """
-    server = GracefulHTTPServer(app)
-    server.add_sockets(sockets)
-    verifier = verifier_for(app)
-    log.info("serving on %s (keys from %s)", where, verifier.settings.jwks_url)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    if lifeline is not None:
-
-        def parent_stopped() -> None:  # the pipe's end of file: the parent stopped or died
-            loop.remove_reader(lifeline)
-            stop.set()
-
-        loop.add_reader(lifeline, parent_stopped)
-    await verifier.key_store.refresh()
-    await stop.wait()
-    server.stop()
-    log.info(
-        "shutting down: no new connections; %d request(s) in flight get up to %g s to finish",
-        server.requests_in_flight,
-        grace,
-    )
-    unfinished = await server.wait_for_requests(grace)
-    if unfinished:
-        log.warning("%d request(s) still in flight after %g s: closing their connections", unfinished, grace)
-    await server.close_all_connections()
-    await verifier.close()
-    await close_admin(app)
-    if verifier.settings.cache is not None:
-        await close_cache(verifier.settings.cache)
-    log.info("stopped")
+    if len(hanko.cache_secret or "") < MIN_SECRET_LENGTH:
+        raise ConfigurationError(
+            "HANKO_KEYS_FILE", f"needs HANKO_CACHE_SECRET ({MIN_SECRET_LENGTH} characters or more) to seal the copy"
+        )
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -593,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
             args.port = port_number("--port", args.port)
         if args.processes < 0:
             raise ConfigurationError("--processes", f"must be 0 (one per core) or more, got {args.processes}")
-        cors, protection, grace = cors_from_env(), protection_from_env(), grace_from_env()
+        cors, protection, options = cors_from_env(), protection_from_env(), ServeOptions.from_env()
         step_up_max_age = step_up_max_age_from_env()
         elements_url = elements_url_from_env()
         if args.dev:
@@ -602,6 +451,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             hanko, routes = HankoSettings.from_env(), []
             admin = HankoAdminSettings.from_env()
+        keys_path = None if args.dev else keys_file_path(hanko)
     except ConfigurationError as error:
         print(f"server.py: {error}", file=sys.stderr)
         return 2
@@ -610,33 +460,59 @@ def main(argv: list[str] | None = None) -> int:
     else:
         logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        sockets = tornado.netutil.bind_sockets(args.port, args.host)
+        sockets = tornado.netutil.bind_sockets(args.port, args.host)  # before forking: one queue for every worker
     except OSError as error:
         print(f"server.py: cannot listen on {args.host}:{args.port}: {error.strerror}", file=sys.stderr)
         return 2
-    lifeline = None
-    if args.processes != 1:
-        lifeline = fork_workers(args.processes)
-        if lifeline is None:  # the parent once every worker has ended, or a worker stopped before it began
-            for sock in sockets:
-                sock.close()
-            return 0
-    if args.dev:
-        print_dev_banner(args, token)
-    app = make_app(
-        hanko,
-        cors,
-        routes,
-        cross_origin_protection=protection,
-        step_up_max_age=step_up_max_age,
-        elements_url=elements_url,
-        dev_token=token if args.dev else None,
-        admin=admin,
-    )
-    if log_format == "json":
-        log_requests_as_json(app)
-    asyncio.run(serve(app, sockets, f"http://{args.host}:{args.port}", grace, lifeline))
-    return 0
+
+    def run(link: WorkerLink | None, keys_file: KeysFile | None) -> int:
+        app = make_app(
+            hanko,
+            cors,
+            routes,
+            cross_origin_protection=protection,
+            step_up_max_age=step_up_max_age,
+            elements_url=elements_url,
+            dev_token=token if args.dev else None,
+            admin=admin,
+        )
+        if log_format == "json":
+            log_requests_as_json(app)
+        limits = {"/webhooks/hanko": max(options.max_body_size, WEBHOOK_MAX_BODY_SIZE)}
+        where = f"http://{args.host}:{args.port}"
+        asyncio.run(
+            serve(
+                app,
+                sockets,
+                where,
+                options,
+                body_limits=limits,
+                link=link,
+                keys_file=keys_file,
+                close=lambda: close_admin(app),
+            )
+        )
+        return 0
+
+    if args.processes == 1:
+        if args.dev:
+            print_dev_banner(args, token)
+        return run(None, KeysFile(keys_path, hanko.cache_secret or "", hanko) if keys_path else None)
+    # A worker started while Hanko's key endpoint fails starts from the key set its siblings hold: a copy
+    # sealed under a secret only this process tree knows, in a folder only this user may read, by default.
+    private_folder = None if keys_path else tempfile.mkdtemp(prefix=f"hanko-tornado-{os.getpid()}-")
+    if keys_path:
+        keys_file = KeysFile(keys_path, hanko.cache_secret or "", hanko)
+    else:
+        keys_file = KeysFile(os.path.join(private_folder or "", "keys"), secrets.token_urlsafe(32), hanko)
+    try:
+        count = args.processes or os.cpu_count() or 1
+        return Supervisor(count, lambda link: run(link, keys_file), max_restarts=MAX_RESTARTS).run()
+    finally:
+        for sock in sockets:
+            sock.close()
+        if private_folder is not None:
+            shutil.rmtree(private_folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -76,7 +76,13 @@ def measure(
     Phase names are plain words: callgrind keeps them as the dumps' names.
     """
     folder = tempfile.mkdtemp(prefix="hanko-callgrind-")
-    env = {**os.environ, "HANKO_API_URL": api_url, "HANKO_AUDIENCE": "localhost", "LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "HANKO_API_URL": api_url,
+        "HANKO_AUDIENCE": "localhost",
+        "LOG_LEVEL": "WARNING",
+        "SHUTDOWN_DELAY_SECONDS": "0",
+    }
     command = [*_callgrind(folder), sys.executable, str(ROOT / "server.py"), "--port", str(port)]
     server = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL, cwd=folder)
     try:

@@ -166,7 +166,13 @@ async def cold_burst(hanko: FakeHanko, token: str, count: int) -> tuple[int, int
 
 
 async def start_server(hanko: FakeHanko, port: int) -> asyncio.subprocess.Process:
-    env = {**os.environ, "HANKO_API_URL": hanko.api_url, "HANKO_AUDIENCE": "localhost", "LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "HANKO_API_URL": hanko.api_url,
+        "HANKO_AUDIENCE": "localhost",
+        "LOG_LEVEL": "WARNING",
+        "SHUTDOWN_DELAY_SECONDS": "0",
+    }
     process = await asyncio.create_subprocess_exec(
         *pinned(0), sys.executable, str(ROOT / "server.py"), "--port", str(port), env=env, cwd=tempfile.gettempdir()
     )

@@ -10,7 +10,11 @@ Every answer is checked against what it must be and counted:
 - CORS preflights: 204.
 
 Anything else is a mismatch.  The server's memory is read half-way and at the
-end.  ``python bench/soak.py`` runs 20,000 requests over 200 connections;
+end; then, with every cache warm and every kind of request seen, the same load
+runs again (half of it) with Hanko healthy (the settled round), and the memory before
+and after it shows whether requests leak: the process's own baseline, so the
+check holds whatever the Python version's allocator starts from.
+``python bench/soak.py`` runs 20,000 requests over 200 connections;
 tests/test_soak.py runs a short version in CI.
 """
 
@@ -46,6 +50,8 @@ class Report:
     mismatches: list[str] = dataclasses.field(default_factory=list)
     rss_half_kib: int = 0
     rss_end_kib: int = 0
+    rss_settled_start_kib: int = 0
+    rss_settled_end_kib: int = 0
     jwks_fetches: int = 0
     seconds: float = 0.0
 
@@ -173,6 +179,7 @@ async def soak(total: int = 20_000, connections: int = 200, key_size: int = 4096
         "HANKO_JWKS_REFETCH_INTERVAL_SECONDS": str(REFETCH_INTERVAL),
         "CORS_ORIGINS": ORIGIN,
         "LOG_LEVEL": "ERROR",
+        "SHUTDOWN_DELAY_SECONDS": "0",  # no load balancer to tell: stop at once
     }
     server = await asyncio.create_subprocess_exec(
         sys.executable, str(ROOT / "server.py"), "--port", str(port), env=env, cwd=tempfile.gettempdir()
@@ -193,6 +200,10 @@ async def soak(total: int = 20_000, connections: int = 200, key_size: int = 4096
             run.recover()
         await asyncio.sleep(max(0.0, run.recovered_at + REFETCH_INTERVAL + 0.6 - time.monotonic()))  # type: ignore[operator]
         await run.connection(["rotated"] * 5)
+        run.report.rss_settled_start_kib = _rss_kib(server.pid)
+        run.sent = total // 2  # the settled round: half the load again, every event of the schedule behind it
+        await asyncio.gather(*(run.connection() for _ in range(connections)))
+        run.report.rss_settled_end_kib = _rss_kib(server.pid)
         run.report.seconds = time.monotonic() - started
         run.report.jwks_fetches = hanko.jwks_fetches
         return run.report
@@ -215,6 +226,9 @@ def main() -> None:
     print(f"JWKS fetches: {report.jwks_fetches}")
     half, end = report.rss_half_kib / 1024, report.rss_end_kib / 1024
     print(f"server memory (RSS): {half:.1f} MiB half-way, {end:.1f} MiB at the end")
+    before, after = report.rss_settled_start_kib / 1024, report.rss_settled_end_kib / 1024
+    settled = args.requests - args.requests // 2
+    print(f"settled round of {settled} requests: {before:.1f} MiB before, {after:.1f} MiB after")
     for line in report.mismatches[:10]:
         print("  ", line)
     sys.exit(1 if report.mismatches or report.server_errors() else 0)

@@ -5,8 +5,8 @@ how the client finds its server (:mod:`hanko_tornado.redis_urls` builds
 each) and in where a subscription connects.  Every command touches one key,
 so a Cluster never answers ``CROSSSLOT``; a table of records is one hash,
 so its records live in one slot.  Records are read through a short Lua script
-that cuts each value to :data:`~hanko_tornado.store.MAX_ENTRY_BYTES` and a
-byte on the server, so a huge value is never sent to the process.
+that cuts each field and value to :data:`~hanko_tornado.store.MAX_RECORD_BYTES`
+and a byte on the server, so a huge one is never sent to the process.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import itertools
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from hanko_tornado.store import CACHE_OPERATION_TIMEOUT, MAX_ENTRY_BYTES, Subscription, Value
+from hanko_tornado.store import CACHE_OPERATION_TIMEOUT, MAX_ENTRY_BYTES, MAX_RECORD_BYTES, Subscription, Value
 
 __all__ = ["ClusterChannels", "RedisStore"]
 
-_LIMIT = str(MAX_ENTRY_BYTES + 1)
+_LIMIT = str(MAX_RECORD_BYTES + 1)
 # The values of ARGV's fields in KEYS[1], each cut to ARGV[1] bytes.
 _READ_RECORDS = """
 local out = {}

@@ -26,7 +26,7 @@ import logging
 import re
 import ssl
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, unquote_plus, urlsplit
 
 from hanko_tornado.errors import ConfigurationError
 from hanko_tornado.redis_store import ClusterChannels, RedisStore
@@ -44,13 +44,25 @@ _HOST = re.compile(r"^(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<name>[^:\[\]/]+))(?::(?P
 
 
 def mask_url(url: str) -> str:
-    """``url`` with its password replaced by ``***``, for a log line or an error."""
-    scheme, sep, rest = url.strip().partition("://")
+    """``url`` with its passwords replaced by ``***`` (the user info's, and any ``*password`` in the query),
+    for a log line or an error."""
+    url = _QUERY_PASSWORD.sub(_masked_option, url.strip())
+    scheme, sep, rest = url.partition("://")
     userinfo, at, hosts = rest.rpartition("@")
     if not sep or not at or ":" not in userinfo:
-        return url.strip()
+        return url
     user = userinfo.partition(":")[0]
     return f"{scheme}://{user}:***@{hosts}"
+
+
+# One option of the query (after "?" or "&", up to the next "&" or "#"): its name, and its value.
+_QUERY_PASSWORD = re.compile(r"(?<=[?&])([^=&#]*)=([^&#]*)")
+
+
+def _masked_option(option: re.Match[str]) -> str:
+    # Names as parse_qsl reads them (sentinel%5Fpassword is sentinel_password).
+    name = option.group(1)
+    return f"{name}=***" if "password" in unquote_plus(name).lower() else option.group(0)
 
 
 def store_from_url(url: str) -> RedisStore:

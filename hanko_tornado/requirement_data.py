@@ -10,7 +10,6 @@ A load that finds what it needs remembered returns ``None``: nothing is awaited.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Iterator
 from typing import Any
 
@@ -59,7 +58,10 @@ def data_to_load(requirement: Requirement | None, user: HankoUser, handler: Any)
 
 
 async def _all(pending: list[Awaitable[None]]) -> None:
-    await asyncio.gather(*pending)
+    # One after the other, in the request's own task: gather would run each in a task of its own, and what a
+    # load sets in a context variable (as the private-metadata checks do) would be lost to the request.
+    for loading in pending:
+        await loading
 
 
 def _loading(requirement: Requirement) -> Iterator[LoadingRequirement]:

@@ -25,6 +25,9 @@ from typing import Any, TypeVar
 from hanko_tornado.errors import InsufficientScopeError, InsufficientUserAuthenticationError, RequirementError
 from hanko_tornado.user import HankoUser
 
+#: The clock ``enforce`` reads the age of a login against (Unix seconds); tests set another.
+_now: Callable[[], float] = time.time
+
 __all__ = [
     "Requirement",
     "Unmet",
@@ -102,7 +105,7 @@ class Requirement:
         :raises InsufficientScopeError: who the user is does not meet it (403).
         :raises InsufficientUserAuthenticationError: how or when they logged in does not; a new login can (401).
         """
-        unmet = self.unmet(user, time.time() if now is None else now, leeway)
+        unmet = self.unmet(user, _now() if now is None else now, leeway)
         if unmet is not None:
             raise unmet.error()
 

@@ -51,7 +51,10 @@ def parse_rfc3339(text: Any) -> datetime.datetime:
         offset = sign * datetime.timedelta(hours=int(match.group(10)), minutes=int(match.group(11)))
     zone = datetime.timezone(offset)
     moment = datetime.datetime(year, month, day, hour, minute, second, microsecond, tzinfo=zone)
-    return moment.astimezone(datetime.timezone.utc)
+    try:
+        return moment.astimezone(datetime.timezone.utc)
+    except OverflowError:  # "0001-01-01T00:00:00+01:00": before year 1 in UTC
+        raise ValueError("not an RFC 3339 time datetime can hold") from None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from aiocache import SimpleMemoryCache
 __all__ = [
     "CACHE_OPERATION_TIMEOUT",
     "MAX_ENTRY_BYTES",
+    "MAX_RECORD_BYTES",
     "MemoryStore",
     "SharedStore",
     "Subscription",
@@ -41,6 +42,9 @@ __all__ = [
 CACHE_OPERATION_TIMEOUT = 1.0
 #: The largest entry read back: a key set (at most 512 KiB of JWKS) with its seal; anything larger is refused unread.
 MAX_ENTRY_BYTES = 1024 * 1024
+#: The largest record read back (an ended session's is a few hundred bytes): a snapshot step of 1,000
+#: records brings at most a couple of megabytes into the process, however large a Redis writer made them.
+MAX_RECORD_BYTES = 1024
 
 #: What a read answers: text, the raw bytes, or ``None`` (and ``b""`` from Redis) when nothing is there.
 Value = str | bytes | None
@@ -100,10 +104,12 @@ class SharedStore(Protocol):
         """Store ``value`` as ``field`` of ``table``, and keep the table at least ``ttl`` seconds."""
 
     async def read_records(self, table: str, fields: Sequence[str]) -> list[Value]:
-        """The values of ``fields`` in ``table``, in order, in one round trip (each cut as :meth:`read` does)."""
+        """The values of ``fields`` in ``table``, in order, in one round trip (each cut to :data:`MAX_RECORD_BYTES`
+        and a byte)."""
 
     async def scan_records(self, table: str, cursor: int, count: int) -> tuple[int, list[tuple[Value, Value]]]:
-        """About ``count`` records of ``table`` from ``cursor`` on, and the cursor to go on from (0: done)."""
+        """About ``count`` records of ``table`` from ``cursor`` on, and the cursor to go on from (0: done); each
+        field and value cut to :data:`MAX_RECORD_BYTES` and a byte."""
 
     async def drop_records(self, table: str, fields: Sequence[str]) -> None:
         """Remove ``fields`` from ``table``."""

@@ -82,6 +82,12 @@ class HankoWebSocketMixin(HankoAuthMixin, _Handler):
         return cors_settings_of(self).is_trusted_origin(origin) or origin in self.settings.get("trusted_origins", ())
 
     async def prepare(self) -> None:
+        headers = self.request.headers
+        origin = headers.get("Origin") if "Origin" in headers else headers.get("Sec-Websocket-Origin")
+        if origin is not None and not self.check_origin(origin):
+            # A foreign page's handshake carries the cookie: WebSocketHandler.get refuses it (403) without it
+            # being checked at Hanko first (a session check that renews would keep the session alive).
+            return
         await super().prepare()
         used = self._hanko_token_used  # the very token that authenticated the handshake is the one watched
         if used is not None and not self._finished:  # a Hanko session (not an optional handler's own user)

@@ -11,6 +11,9 @@ from typing import Any
 
 import tornado.web
 
+# gen_test's default of 5 s is a wall-clock bound a busy machine can break; each test that needs less says so.
+os.environ.setdefault("ASYNC_TEST_TIMEOUT", "60")
+
 if os.environ.get("HANKO_TEST_CROSS_ORIGIN_PROTECTION") == "1":
     _original_init = tornado.web.Application.__init__
 

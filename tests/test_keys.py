@@ -118,8 +118,10 @@ class OutageTest(KeyStoreTestCase):
     def test_failures_are_throttled_and_the_process_recovers(self) -> None:
         self.hanko.fault = "error"
         token = self.hanko.mint()
+        started = time.monotonic()
         self.assertEqual([self.status(token) for _ in range(5)], [503] * 5)
-        self.assertEqual(self.hanko.jwks_fetches, 1)
+        # One fetch, and at most one more per refetch interval (0.3 s) that the five requests took.
+        self.assertLessEqual(self.hanko.jwks_fetches, 1 + int((time.monotonic() - started) / 0.3))
         self.hanko.fault = None
         self.io_loop.run_sync(lambda: asyncio.sleep(0.35))
         self.assertEqual(self.status(token), 200)
@@ -157,19 +159,19 @@ class OutageTest(KeyStoreTestCase):
     def test_slow_endpoint_times_out(self) -> None:
         self._app.settings["hanko"] = self.hanko.settings(**self.settings_overrides, jwks_timeout=0.3)
         self.hanko.fault = "slow"
-        self.hanko.slow_seconds = 2
+        self.hanko.slow_seconds = 60
         started = time.monotonic()
         self.assertEqual(self.status(self.hanko.mint()), 503)
-        self.assertLess(time.monotonic() - started, 1.5)
+        self.assertLess(time.monotonic() - started, 20, "the fetch times out after 0.3 s, not 60 s")
 
     def test_stale_keys_serve_while_one_refresh_runs(self) -> None:
         self.assertEqual(self.status(self.hanko.mint()), 200)
         self.io_loop.run_sync(lambda: asyncio.sleep(1.1))
         self.hanko.fault = "slow"
-        self.hanko.slow_seconds = 0.5
+        self.hanko.slow_seconds = 30
         started = time.monotonic()
         self.assertEqual([self.status(self.hanko.mint()) for _ in range(5)], [200] * 5)
-        self.assertLess(time.monotonic() - started, 0.45)
+        self.assertLess(time.monotonic() - started, 15, "no request waited for the 30 s refresh")
         self.wait_for_fetches(2)
         self.assertEqual(self.hanko.jwks_fetches, 2)
 

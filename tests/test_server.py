@@ -15,11 +15,19 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 from tornado.testing import AsyncTestCase, bind_unused_port, gen_test
 
 from hanko_tornado.testing import FakeHanko
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "bench"))
+
+from drops import Count, client
+
+# Each test starts server.py processes, a few seconds each on a busy machine: bounds far above what they take.
+pytestmark = pytest.mark.timeout(600)
 
 SERVER = pathlib.Path(__file__).resolve().parent.parent / "server.py"
 # server.py shows every warning, and running_server fails a test on any it prints but what setup.cfg excuses.
@@ -49,8 +57,18 @@ class ServerProcess:
         self.process = process
         self.port = port
         self.client = AsyncHTTPClient()
-        self._stderr_lines: list[str] = []
-        self._output: tuple[str, str] | None = None
+        # stderr is read all along: a server whose log pipe fills up would stall.
+        self._lines: list[str] = []
+        self._read_up_to = 0
+        self._more = asyncio.Event()
+        self._pump = asyncio.ensure_future(self._read_stderr())
+
+    async def _read_stderr(self) -> None:
+        assert self.process.stderr is not None
+        while line := await self.process.stderr.readline():
+            self._lines.append(line.decode())
+            self._more.set()
+        self._more.set()
 
     async def fetch(self, path: str, **kwargs: object) -> HTTPResponse:
         return await self.client.fetch(f"http://127.0.0.1:{self.port}{path}", raise_error=False, **kwargs)
@@ -63,22 +81,25 @@ class ServerProcess:
 
     async def output(self) -> tuple[str, str]:
         """Everything the process wrote, once it has ended."""
-        if self._output is None:
-            stdout, stderr = await self.process.communicate()
-            self._output = stdout.decode(), "".join(self._stderr_lines) + stderr.decode()
-        return self._output
+        assert self.process.stdout is not None
+        stdout = (await self.process.stdout.read()).decode()
+        await self.process.wait()
+        await self._pump
+        return stdout, "".join(self._lines)
 
-    async def log_line(self, text: str, timeout: float = 20) -> str:
-        """The next line written to stderr that contains ``text``."""
-        assert self.process.stderr is not None
+    async def log_line(self, text: str, timeout: float = 60) -> str:
+        """The next line written to stderr (after the one found last) that contains ``text``."""
         deadline = time.monotonic() + timeout
         while True:
-            line = (await asyncio.wait_for(self.process.stderr.readline(), deadline - time.monotonic())).decode()
-            self._stderr_lines.append(line)
-            if text in line:
-                return line
-            if not line:
-                raise AssertionError(f"server.py ended without logging {text!r}: {self._stderr_lines}")
+            while self._read_up_to < len(self._lines):
+                line = self._lines[self._read_up_to]
+                self._read_up_to += 1
+                if text in line:
+                    return line
+            if self._pump.done():
+                raise AssertionError(f"server.py ended without logging {text!r}: {self._lines}")
+            self._more.clear()
+            await asyncio.wait_for(self._more.wait(), max(0.0, deadline - time.monotonic()))
 
 
 @asynccontextmanager
@@ -95,7 +116,8 @@ async def running_server(
         "--port",
         str(port),
         *args,
-        env={**base, "PYTHONUNBUFFERED": "1", "PYTHONWARNINGS": SHOW_WARNINGS, **env},
+        # No load balancer to tell: stopping skips the delay unless a test sets one.
+        env={**base, "PYTHONUNBUFFERED": "1", "PYTHONWARNINGS": SHOW_WARNINGS, "SHUTDOWN_DELAY_SECONDS": "0", **env},
         cwd=cwd or tempfile.gettempdir(),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -156,7 +178,7 @@ class FakeHankoTestCase(AsyncTestCase):
 
 
 class ServerTest(FakeHankoTestCase):
-    @gen_test(timeout=60)
+    @gen_test(timeout=300)
     async def test_open_and_protected_routes(self) -> None:
         env = {"HANKO_API_URL": self.hanko.api_url, "HANKO_AUDIENCE": "localhost"}
         async with running_server(env) as server:
@@ -186,7 +208,7 @@ class ServerTest(FakeHankoTestCase):
         self.assertNotIn(token.split(".")[2], stdout + stderr)
         self.assertEqual(self.hanko.jwks_fetches, 1, "the key cache is warmed at start-up")
 
-    @gen_test(timeout=60)
+    @gen_test(timeout=300)
     async def test_recent_passkey_route(self) -> None:
         env = {"HANKO_API_URL": self.hanko.api_url, "HANKO_STEP_UP_MAX_AGE": "120"}
         async with running_server(env) as server:
@@ -216,7 +238,7 @@ class ServerTest(FakeHankoTestCase):
         _, stderr = await server.output()
         self.assertIn("needs a login with passkey", stderr)
 
-    @gen_test(timeout=60)
+    @gen_test(timeout=300)
     async def test_dotenv_is_read_and_the_environment_wins(self) -> None:
         with tempfile.TemporaryDirectory() as folder:
             dotenv = f"HANKO_API_URL={self.hanko.api_url}\nHANKO_AUDIENCE=other\nCORS_ORIGINS=http://app.test\n"
@@ -229,7 +251,7 @@ class ServerTest(FakeHankoTestCase):
                 self.assertEqual(response.code, 200)
                 self.assertEqual(response.headers["Access-Control-Allow-Origin"], "http://app.test")
 
-    @gen_test(timeout=60)
+    @gen_test(timeout=300)
     async def test_only_the_dotenv_of_the_current_folder_is_read(self) -> None:
         with tempfile.TemporaryDirectory() as folder:
             pathlib.Path(folder, ".env").write_text("HANKO_API_URL=http://hanko.example.com\n")
@@ -240,7 +262,7 @@ class ServerTest(FakeHankoTestCase):
             self.assertEqual(server.process.returncode, 2)
             self.assertIn("HANKO_API_URL: is not set", stderr)
 
-    @gen_test(timeout=60)
+    @gen_test(timeout=300)
     async def test_port_option_is_checked_like_port(self) -> None:
         env = {"HANKO_API_URL": self.hanko.api_url}
         for args in [("--port", "99999"), ("--port", "0"), ("--dev", "--port", "0"), ("--port", "eighty")]:
@@ -251,7 +273,7 @@ class ServerTest(FakeHankoTestCase):
                 (2, f"server.py: --port: must be a port number from 1 to 65535, got {args[-1]!r}"),
             )
 
-    @gen_test(timeout=60)
+    @gen_test(timeout=300)
     async def test_unreachable_keys_at_start_up_are_not_fatal(self) -> None:
         async with running_server({"HANKO_API_URL": f"http://127.0.0.1:{free_port()}"}) as server:
             token = self.hanko.mint()
@@ -259,7 +281,7 @@ class ServerTest(FakeHankoTestCase):
             self.assertEqual(response.code, 503)
             self.assertIn("Retry-After", response.headers)
 
-    @gen_test(timeout=60)
+    @gen_test(timeout=300)
     async def test_configuration_errors_are_one_line_and_exit_2(self) -> None:
         cases = [
             ({}, (), "HANKO_API_URL: is not set: set it to your Hanko API URL (see .env.example)"),
@@ -278,6 +300,26 @@ class ServerTest(FakeHankoTestCase):
                 (),
                 "SHUTDOWN_GRACE_SECONDS: must be a number of seconds from 0 to 3600, got 'soon'",
             ),
+            (
+                {"HANKO_API_URL": "https://x.io", "SHUTDOWN_DELAY_SECONDS": "20"},
+                (),
+                "SHUTDOWN_DELAY_SECONDS: must not be more than SHUTDOWN_GRACE_SECONDS (10), got 20",
+            ),
+            (
+                {"HANKO_API_URL": "https://x.io", "MAX_HEADER_SIZE": "16k"},
+                (),
+                "MAX_HEADER_SIZE: must be a whole number of bytes from 1024 to 1048576, got '16k'",
+            ),
+            (
+                {"HANKO_API_URL": "https://x.io", "BODY_TIMEOUT": "0"},
+                (),
+                "BODY_TIMEOUT: must be a number of seconds from 1 to 3600, got '0'",
+            ),
+            (
+                {"HANKO_API_URL": "https://x.io", "HANKO_KEYS_FILE": "/tmp/keys"},
+                (),
+                "HANKO_KEYS_FILE: needs HANKO_CACHE_SECRET (32 characters or more) to seal the copy",
+            ),
         ]
         for env, args, message in cases:
             async with running_server(env, *args, wait=False) as server:
@@ -295,7 +337,7 @@ class ServerTest(FakeHankoTestCase):
             (2, "server.py: PORT: must be a port number from 1 to 65535, got 'eighty'"),
         )
 
-    @gen_test(timeout=90)
+    @gen_test(timeout=300)
     async def test_dev_mode_prints_a_working_curl_command(self) -> None:
         async with running_server({}, "--dev") as server:
             assert server.process.stdout is not None
@@ -326,7 +368,7 @@ class OperationsTest(AsyncTestCase):
         self.io_loop.run_sync(self.hanko.stop)
         super().tearDown()
 
-    @gen_test(timeout=60)
+    @gen_test(timeout=300)
     async def test_probes_and_metrics(self) -> None:
         env = {"HANKO_API_URL": self.hanko.api_url, "HANKO_AUDIENCE": "localhost"}
         async with running_server(env) as server:
@@ -358,7 +400,7 @@ class OperationsTest(AsyncTestCase):
         self.assertIn(("process_cpu_seconds_total", ()), samples, "the default registry's own collectors")
         self.assertNotIn(token.split(".")[2], text)
 
-    @gen_test(timeout=60)
+    @gen_test(timeout=300)
     async def test_unready_while_the_keys_cannot_be_had(self) -> None:
         async with running_server({"HANKO_API_URL": f"http://127.0.0.1:{free_port()}"}) as server:
             response = await server.fetch("/readyz")
@@ -367,7 +409,7 @@ class OperationsTest(AsyncTestCase):
             self.assertEqual(report["problems"], ["no usable key set: Hanko's key endpoint fails"])
             self.assertEqual((await server.fetch("/healthz")).code, 200)
 
-    @gen_test(timeout=60)
+    @gen_test(timeout=300)
     async def test_metrics_turned_off_or_not_installed(self) -> None:
         with tempfile.TemporaryDirectory() as folder:
             pathlib.Path(folder, "sitecustomize.py").write_text("import sys\nsys.modules['prometheus_client'] = None\n")
@@ -393,16 +435,93 @@ class OperationsTest(AsyncTestCase):
 USER = "aaaaaaaa-0000-4000-8000-000000000021"
 
 
+async def raw_answer(port: int, request: bytes) -> tuple[bytes, bytes]:
+    """The head and body of the one answer to ``request``, sent as it is on a new connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+        length = re.search(rb"\r\nContent-Length: (\d+)", head)
+        return head, await reader.readexactly(int(length.group(1)) if length else 0)
+    finally:
+        writer.close()
+
+
+class RequestBoundsTest(FakeHankoTestCase):
+    """Oversized requests are refused from their headers: the handler never runs, the body is never read."""
+
+    @gen_test(timeout=300)
+    async def test_oversized_headers_and_bodies(self) -> None:
+        env = {"HANKO_API_URL": self.hanko.api_url, "MAX_HEADER_SIZE": "4096", "MAX_BODY_SIZE": "1024"}
+        token = self.hanko.mint(USER)
+        async with running_server(env) as server:
+            port = server.port
+            within = await server.fetch("/", headers={"X-Padding": "a" * 3000})
+            self.assertEqual(within.code, 200)
+            head, body = await raw_answer(port, f"GET / HTTP/1.1\r\nX-Padding: {'a' * 5000}\r\n\r\n".encode())
+            self.assertTrue(head.startswith(b"HTTP/1.1 431 "), head)
+            self.assertIn(b"\r\nConnection: close\r\n", head)
+            self.assertEqual(json.loads(body)["error"], "header_fields_too_large")
+            many = "".join(f"X-{i}: {'b' * 200}\r\n" for i in range(40))  # each small, 8 KiB together
+            head, _ = await raw_answer(port, f"GET / HTTP/1.1\r\n{many}\r\n".encode())
+            self.assertTrue(head.startswith(b"HTTP/1.1 431 "), head)
+            # The body is announced, never sent: the answer comes from the headers alone.
+            post = f"POST /protected HTTP/1.1\r\nAuthorization: Bearer {token}\r\nContent-Length: 2000\r\n\r\n"
+            head, body = await raw_answer(port, post.encode())
+            self.assertTrue(head.startswith(b"HTTP/1.1 413 "), head)
+            self.assertEqual(json.loads(body)["error"], "payload_too_large")
+            huge = "POST /webhooks/hanko HTTP/1.1\r\nContent-Length: 104857600\r\n\r\n"
+            head, _ = await raw_answer(port, huge.encode())
+            self.assertTrue(head.startswith(b"HTTP/1.1 413 "), head)
+            chunked = f"POST /protected HTTP/1.1\r\nAuthorization: Bearer {token}\r\nTransfer-Encoding: chunked\r\n\r\n"
+            head, _ = await raw_answer(port, f"{chunked}800\r\n{'c' * 2048}\r\n0\r\n\r\n".encode())
+            self.assertTrue(head.startswith(b"HTTP/1.1 400 "), head)
+            answered = await server.fetch(
+                "/protected", method="POST", body="x" * 1000, headers={"Authorization": f"Bearer {token}"}
+            )
+            self.assertEqual(answered.code, 200)
+            webhook = await server.fetch("/webhooks/hanko", method="POST", body="{" + " " * 200_000 + "}")
+            self.assertNotIn(webhook.code, (413, 500), "the webhook route takes up to 1 MiB, as Hanko's handler")
+        _, stderr = await server.output()
+        self.assertNotIn(token.split(".")[2], stderr)
+
+
 class LifecycleTest(FakeHankoTestCase):
     """Stopping gracefully, workers restarted and stopped, and server.py without its optional dependency."""
 
     def environment(self, **more: str) -> dict[str, str]:
         return {"HANKO_API_URL": self.hanko.api_url, "HANKO_AUDIENCE": "localhost", **more}
 
-    @gen_test(timeout=60)
+    @gen_test(timeout=300)
+    async def test_sigterm_turns_readiness_503_and_keeps_serving_through_the_delay(self) -> None:
+        environment = self.environment(SHUTDOWN_DELAY_SECONDS="600", SHUTDOWN_GRACE_SECONDS="900")
+        async with running_server(environment) as server:
+            count, going = Count(), [True]
+            load = asyncio.gather(*(client(server.port, "/", count, lambda: going[0]) for _ in range(8)))
+            await until(lambda: count.requests >= 100, 60)
+            self.assertEqual(count.closes, 0, "keep-alive until the signal")
+            server.process.send_signal(signal.SIGTERM)
+            self.assertIn("serving 600 s more", await server.log_line("shutting down"))
+            ready = await server.fetch("/readyz")  # on a new connection: still accepted
+            self.assertEqual((ready.code, json.loads(ready.body)["status"]), (503, "stopping"))
+            self.assertEqual(ready.headers["Connection"], "close")
+            served, closed = count.requests, count.closes
+            await until(lambda: count.closes >= closed + 100, 60)  # told to go, each client is still served
+            going[0] = False
+            await load
+            self.assertEqual(count.failures, [])
+            self.assertGreater(count.requests, served + 100 - 8, "sent after the signal (8 clients)")
+            server.process.send_signal(signal.SIGINT)  # a second signal cuts the delay short
+            self.assertEqual(await asyncio.wait_for(server.process.wait(), 60), 0)
+        _, stderr = await server.output()
+        self.assertIn("no longer listening", stderr)
+        self.assertNotIn("still in flight", stderr)
+
+    @gen_test(timeout=300)
     async def test_a_request_in_flight_at_sigterm_is_answered(self) -> None:
-        self.hanko.session_fault, self.hanko.slow_seconds = "slow", 2  # the request waits for Hanko
-        async with running_server(self.environment(HANKO_SESSION_CHECK="validate")) as server:
+        self.hanko.session_fault, self.hanko.slow_seconds = "slow", 3  # within the check's 5 s timeout
+        environment = self.environment(HANKO_SESSION_CHECK="validate", SHUTDOWN_GRACE_SECONDS="60")
+        async with running_server(environment) as server:
             idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", server.port)
             idle_writer.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             await idle_reader.readuntil(b'Tornado x Hanko!"}')  # answered, and kept alive
@@ -411,37 +530,89 @@ class LifecycleTest(FakeHankoTestCase):
             await until(lambda: self.hanko.validations == 1)
             server.process.send_signal(signal.SIGTERM)
             signalled = time.monotonic()
-            self.assertIn("1 request(s) in flight get up to 10 s", await server.log_line("shutting down"))
+            shutting_down = await server.log_line("shutting down")
+            self.assertIn("up to 60 s in all for what is in flight (1 request(s) in flight)", shutting_down)
+            await server.log_line("no longer listening")
             with self.assertRaises(ConnectionRefusedError):
                 await asyncio.open_connection("127.0.0.1", server.port)
             response = await slow
             self.assertEqual((response.code, json.loads(response.body)["user_id"]), (200, USER))
-            self.assertEqual(await asyncio.wait_for(idle_reader.read(), 10), b"", "the idle connection is closed")
+            self.assertEqual(await asyncio.wait_for(idle_reader.read(), 30), b"", "the idle connection is closed")
             idle_writer.close()
-            self.assertEqual(await asyncio.wait_for(server.process.wait(), 10), 0)
-            self.assertLess(time.monotonic() - signalled, 8, "an idle connection does not hold the stop up")
+            self.assertEqual(await asyncio.wait_for(server.process.wait(), 60), 0)
+            self.assertLess(time.monotonic() - signalled, 40, "an idle connection does not hold the stop up (60 s)")
         _, stderr = await server.output()
         order = [stderr.index(text) for text in ("shutting down", "200 GET /protected", "server INFO stopped")]
         self.assertEqual(order, sorted(order), stderr)
-        self.assertNotIn("still in flight", stderr)
+        self.assertNotIn("still in flight after", stderr)
 
-    @gen_test(timeout=60)
+    @gen_test(timeout=300)
     async def test_requests_still_in_flight_after_the_grace_are_cut_off(self) -> None:
         async with running_server(self.environment(SHUTDOWN_GRACE_SECONDS="1")) as server:
             reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
             head = f"POST /protected HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {self.hanko.mint()}\r\n"
             writer.write(f"{head}Content-Length: 2\r\n\r\n".encode())  # and the body never comes
-            await asyncio.sleep(1)  # for the headers to arrive
+            # Its headers arrived by the signal, or are waiting in the connection: either way it is not idle.
             server.process.send_signal(signal.SIGTERM)
             signalled = time.monotonic()
-            self.assertIn("1 request(s) in flight get up to 1 s", await server.log_line("shutting down"))
             self.assertIn("1 request(s) still in flight after 1 s", await server.log_line("WARNING"))
-            self.assertEqual(await asyncio.wait_for(reader.read(), 10), b"", "closed, unanswered")
+            self.assertEqual(await asyncio.wait_for(reader.read(), 30), b"", "closed, unanswered")
             writer.close()
-            self.assertEqual(await asyncio.wait_for(server.process.wait(), 10), 0)
-            self.assertLess(time.monotonic() - signalled, 5)
+            self.assertEqual(await asyncio.wait_for(server.process.wait(), 30), 0)
+            self.assertLess(time.monotonic() - signalled, 30, "cut off after the grace, not when the body comes")
 
-    @gen_test(timeout=90)
+    @gen_test(timeout=300)
+    async def test_no_request_is_lost_when_a_worker_stops_or_the_workers_roll(self) -> None:
+        async with running_server(self.environment(SHUTDOWN_DELAY_SECONDS="1"), "--processes", "2") as server:
+            for _ in range(2):
+                await server.log_line("serving on")
+            first = child_pids(server.process.pid)
+            count, going = Count(), [True]
+            load = asyncio.gather(*(client(server.port, "/", count, lambda: going[0]) for _ in range(8)))
+
+            async def more_requests(number: int) -> None:
+                mark = count.requests
+                await until(lambda: count.requests >= mark + number, 60)
+
+            await more_requests(100)
+            victim = min(first)
+            os.kill(victim, signal.SIGTERM)
+            self.assertIn(f"(pid {victim}) is stopping: pid ", await server.log_line("is stopping"))
+            await until(lambda: not running(victim), 60)
+            await more_requests(100)
+            server.process.send_signal(signal.SIGHUP)
+            await server.log_line("rolling restart done: 2 worker(s) replaced", timeout=120)
+            await more_requests(100)
+            going[0] = False
+            await load
+            self.assertEqual(count.failures, [])
+            now = child_pids(server.process.pid)
+            self.assertEqual(len(now), 2)
+            self.assertFalse(now & first, "every worker was replaced")
+        _, stderr = await server.output()
+        self.assertEqual(len(re.findall(r"worker \d replaced: pid \d+ by pid \d+", stderr)), 2, stderr)
+        self.assertNotIn("restarting", stderr, "no worker died")
+
+    @gen_test(timeout=300)
+    async def test_workers_started_during_an_outage_serve_from_the_fleets_keys(self) -> None:
+        async with running_server(self.environment(), "--processes", "2") as server:
+            for _ in range(2):
+                await server.log_line("serving on")
+            folder = pathlib.Path(tempfile.gettempdir())
+            await until(lambda: any(folder.glob(f"hanko-tornado-{server.process.pid}-*/keys")), 60)
+            bearer = {"Authorization": f"Bearer {self.hanko.mint(USER)}"}
+            self.hanko.fault = "error"  # Hanko's key endpoint fails from now on
+            for victim in sorted(child_pids(server.process.pid)):  # both workers die, and are restarted in it
+                os.kill(victim, signal.SIGKILL)
+                await server.log_line(f"(pid {victim}) killed by signal {signal.SIGKILL.value}, restarting")
+                await server.log_line("starting from the key set copy")
+                await server.log_line("serving on")
+            codes = [(await server.fetch("/protected", headers=bearer)).code for _ in range(20)]
+            self.assertEqual(codes, [200] * 20)
+            self.assertEqual([(await server.fetch("/readyz")).code for _ in range(10)], [200] * 10)
+        self.assertFalse(list(folder.glob(f"hanko-tornado-{server.process.pid}-*")), "the copy is removed at exit")
+
+    @gen_test(timeout=300)
     async def test_a_killed_worker_is_restarted_and_stopping_the_parent_stops_every_worker(self) -> None:
         async with running_server(self.environment(), "--processes", "2") as server:
             for _ in range(2):
@@ -464,7 +635,7 @@ class LifecycleTest(FakeHankoTestCase):
         _, stderr = await server.output()
         self.assertEqual(stderr.count("server INFO stopped"), 2, stderr)
 
-    @gen_test(timeout=90)
+    @gen_test(timeout=300)
     async def test_workers_stop_when_the_parent_is_killed(self) -> None:
         async with running_server(self.environment(), "--processes", "2") as server:
             for _ in range(2):
@@ -476,7 +647,7 @@ class LifecycleTest(FakeHankoTestCase):
         _, stderr = await server.output()
         self.assertEqual(stderr.count("server INFO stopped"), 2, "each worker stops gracefully")
 
-    @gen_test(timeout=60)
+    @gen_test(timeout=300)
     async def test_without_python_dotenv_the_environment_alone_and_one_line_says_so(self) -> None:
         with tempfile.TemporaryDirectory() as folder:
             pathlib.Path(folder, ".env").write_text("CORS_ORIGINS=http://app.test\n")

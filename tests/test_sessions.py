@@ -131,11 +131,11 @@ class FailOpenTest(SessionCheckTestCase):
 
     def test_hanko_down_accepts_locally_verified_tokens_and_warns_once(self) -> None:
         self.hanko.session_fault = "slow"
-        self.hanko.slow_seconds = 2
+        self.hanko.slow_seconds = 60
         with captured_logs() as lines:
             started = time.monotonic()
             self.assertEqual([self.status(self.hanko.mint()) for _ in range(3)], [200] * 3)
-            self.assertLess(time.monotonic() - started, 1.5)
+            self.assertLess(time.monotonic() - started, 20, "the check times out after 0.3 s, not 60 s")
         self.assertEqual(sum("accepting locally verified tokens" in line for line in lines), 1)
 
     def test_bad_tokens_are_still_refused(self) -> None:
@@ -273,9 +273,9 @@ class RenewTest(SessionCheckTestCase):
         self.assertEqual(passive_codes[-2:], [401] * 2, passive_codes)
 
     def test_idle_expiry_is_exposed_and_bounds_the_remembered_answer(self) -> None:
-        token = self.hanko.mint()
+        token, before = self.hanko.mint(), time.time()
         body = json.loads(self.fetch_with_token("/renew", token).body)
-        self.assertAlmostEqual(body["idle_expires_at"], time.time() + 1.0, delta=0.5)
+        self.assertTrue(before + 1.0 - 0.01 <= body["idle_expires_at"] <= time.time() + 1.0 + 0.01, body)
 
     @gen_test
     async def test_one_call_per_session_and_period_under_concurrency(self) -> None:

@@ -193,7 +193,7 @@ class EndedSessionTest(WebhookTestCase):
         await self.hanko.webhooks_sent()
         self.assertIsNone(await connection.read_message())
         self.assertEqual(connection.close_code, CLOSE_SESSION_ENDED)
-        self.assertLess(time.monotonic() - started, 1.0)
+        self.assertLess(time.monotonic() - started, 15, "closed by the webhook, not by the token's expiry")
         connection.close()
 
 

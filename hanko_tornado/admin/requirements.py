@@ -9,7 +9,9 @@ with the others::
         hanko_requires = passkey & private_metadata_has("roles", "admin")
 
 Unmet: 403 ``insufficient_scope``.  When the admin API is down and nothing
-is remembered: 503 (fails closed).
+is remembered: 503 (fails closed).  With ``hanko_projects``, the admin API is
+the ``hanko=`` project's: a token another project verified is never looked up
+there (a project's owner can create a user under any id), and is unmet.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ from hanko_tornado.admin.errors import AdminUnavailableError
 from hanko_tornado.admin.metadata_cache import metadata_cache_for
 from hanko_tornado.requirement_data import LoadingRequirement
 from hanko_tornado.requirements import Unmet
+from hanko_tornado.settings import HankoSettings
 from hanko_tornado.user import FrozenDict, HankoUser
 
 __all__ = ["private_metadata_has", "private_metadata_passes"]
 
-# The private metadata loaded for this request's user: set by load() in the request's task, read by unmet().
-_LOADED: contextvars.ContextVar[tuple[str, FrozenDict] | None] = contextvars.ContextVar(
+# The private metadata loaded for this request's user (``None``: a user of a project the admin API does not
+# serve): set by load() in the request's task, read by unmet().
+_LOADED: contextvars.ContextVar[tuple[str, FrozenDict | None] | None] = contextvars.ContextVar(
     "hanko_private_metadata", default=None
 )
 
@@ -44,6 +48,9 @@ class _PrivateMetadataCheck(LoadingRequirement):
         loaded = _LOADED.get()
         if loaded is not None and loaded[0] == user.id:
             return None
+        if _from_another_project(handler):
+            _LOADED.set((user.id, None))
+            return None
         cache = handler.application.settings.get("hanko_admin_metadata") or metadata_cache_for(handler.application)
         remembered = cache.fresh(user.id)
         if remembered is not None:
@@ -55,10 +62,21 @@ class _PrivateMetadataCheck(LoadingRequirement):
         loaded = _LOADED.get()
         if loaded is None or loaded[0] != user.id:  # checked without load(): never let anyone in
             raise AdminUnavailableError("private metadata was not loaded for this request")
+        if loaded[1] is None:
+            return Unmet(self.description)
         result = self.predicate(loaded[1])
         if type(result) is not bool:
             raise TypeError(f"the requirement {self.description!r} returned a {type(result).__name__}, not a bool")
         return None if result else Unmet(self.description)
+
+
+def _from_another_project(handler: Any) -> bool:
+    """Whether, with ``hanko_projects``, the request's token is not of the ``hanko=`` project (the admin API's)."""
+    settings = handler.application.settings
+    if "hanko_projects" not in settings:
+        return False
+    own = settings.get("hanko")
+    return not isinstance(own, HankoSettings) or handler.get_hanko_verifier().settings.api_url != own.api_url
 
 
 async def _fetch(loading: Awaitable[FrozenDict], user_id: str) -> None:
