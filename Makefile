@@ -1,8 +1,11 @@
-# Every target sets up what it needs: a virtual environment in .venv with the project and its test tools.
+# Every target sets up what it needs: a virtual environment in .venv with the project and its test tools
+# (the `test` extra), and for make lint the lint and type tools too (the `dev` extra).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 LOWEST := .venv-lowest
+# make test-python PYTHON=python3.10: the suite on that Python, in its own environment.
+OTHER := .venv-$(notdir $(PYTHON))
 SYSTEM_PACKAGES := redis-server redis-cli=redis-tools chromium node=nodejs npm
 VALKEY := .valkey/.installed
 VALKEY_TESTS := tests/test_cache.py tests/test_webhooks_shared.py tests/test_health.py tests/test_redis_snapshot.py \
@@ -11,7 +14,7 @@ VALKEY_TESTS := tests/test_cache.py tests/test_webhooks_shared.py tests/test_hea
 # Hanko's web components (hanko-elements) for server.py's login page, at the version package-lock.json pins.
 NODE_MODULES := node_modules/.installed
 
-.PHONY: serve test test-valkey lint bench gate test-lowest test-package
+.PHONY: serve test test-valkey lint bench gate test-lowest test-package test-python
 
 serve: $(VENV)/.installed $(NODE_MODULES)
 	$(PY) server.py --dev
@@ -25,7 +28,7 @@ test: $(VENV)/.installed $(NODE_MODULES) $(VALKEY)
 test-valkey: $(VENV)/.installed $(VALKEY)
 	HANKO_TEST_REDIS_SERVER=valkey-server $(PY) -m pytest -q $(VALKEY_TESTS)
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy hanko_tornado
@@ -38,6 +41,12 @@ bench: $(VENV)/.installed
 gate: $(VENV)/.installed
 	scripts/system-packages valgrind
 	$(PY) bench/gate.py
+
+# The suite on another Python (the newest versions setup.cfg allows there): make test-python PYTHON=python3.13.
+test-python: $(OTHER)/.installed $(NODE_MODULES)
+	scripts/system-packages $(SYSTEM_PACKAGES)
+	$(OTHER)/bin/python -c 'import sys, tornado; print("testing on Python", sys.version.split()[0], "with Tornado", tornado.version)'
+	$(OTHER)/bin/python -m pytest -q
 
 # The suite against the lowest versions setup.cfg allows (.ci/lowest.txt), in a second environment.
 test-lowest: $(LOWEST)/.installed $(NODE_MODULES) $(VALKEY)
@@ -53,6 +62,16 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,server,redis]'
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(OTHER)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(OTHER)
+	$(OTHER)/bin/python -m pip install --quiet --upgrade pip
+	$(OTHER)/bin/python -m pip install --quiet -e '.[test,server,redis]'
 	touch $@
 
 $(LOWEST)/.installed: setup.cfg pyproject.toml .ci/lowest.txt

@@ -56,6 +56,7 @@ from hanko_tornado.admin import (
 from hanko_tornado.admin.settings import ADMIN_API_KEY_VARIABLE, ADMIN_API_URL_VARIABLE
 from hanko_tornado.cache import MIN_SECRET_LENGTH
 from hanko_tornado.health import LivenessHandler
+from hanko_tornado.json_logs import log_as_json, log_requests_as_json
 from hanko_tornado.metrics import INSTALL_HINT, MetricsHandler, metrics_available, registry_for
 from hanko_tornado.pages import HankoPageMixin, safe_next_url
 from hanko_tornado.requirements import Requirement, max_age, passkey
@@ -428,10 +429,13 @@ def keys_file_path(hanko: HankoSettings) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     load_env_file()
     level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    log_format = os.environ.get("LOG_FORMAT", "text").strip().lower()
     args = parse_args(argv)
     try:
         if not isinstance(logging.getLevelName(level), int):
             raise ConfigurationError("LOG_LEVEL", f"must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+        if log_format not in ("text", "json"):
+            raise ConfigurationError("LOG_FORMAT", f"must be text or json, got {log_format!r}")
         if args.port is None:
             args.port = port_number("PORT", os.environ.get("PORT", "8000"))
         else:
@@ -451,7 +455,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigurationError as error:
         print(f"server.py: {error}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if log_format == "json":  # one JSON object per line, for log pipelines
+        log_as_json(level)
+    else:
+        logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         sockets = tornado.netutil.bind_sockets(args.port, args.host)  # before forking: one queue for every worker
     except OSError as error:
@@ -469,6 +476,8 @@ def main(argv: list[str] | None = None) -> int:
             dev_token=token if args.dev else None,
             admin=admin,
         )
+        if log_format == "json":
+            log_requests_as_json(app)
         limits = {"/webhooks/hanko": max(options.max_body_size, WEBHOOK_MAX_BODY_SIZE)}
         where = f"http://{args.host}:{args.port}"
         asyncio.run(

@@ -77,4 +77,4 @@ __all__ = [
     "verifier_for",
 ]
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -1,8 +1,10 @@
 """``python -m hanko_tornado check``: why is my token refused?
 
-Fetches the keys from ``--api-url``, verifies the token with the same code and
+Fetches the keys from ``--api-url`` (else ``HANKO_API_URL`` from the
+environment or ``./.env``, and likewise the audience and issuer), verifies the token with the same code and
 settings as :class:`~hanko_tornado.mixin.HankoAuthMixin`, and prints the
-token's header and claims, the verdict, its reason, and a hint where one fits.
+token's header and claims, the verdict, its reason, and a hint where one fits
+(for a token that does not parse, which part is broken).
 It never prints the token or any part of it: every line it prints (log lines
 too) goes through a mask, and a rejected option is reported without its value.  Exit status: 0 valid, 1 refused,
 2 a wrong option, 3 Hanko's keys unavailable.
@@ -17,14 +19,17 @@ import contextlib
 import datetime
 import json
 import logging
+import os
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, NoReturn, TextIO
 
+from hanko_tornado.env_file import read_env_file
 from hanko_tornado.errors import ConfigurationError, InvalidTokenError, UnavailableError
 from hanko_tornado.settings import HankoSettings
+from hanko_tornado.token_shape import token_shape_problem
 from hanko_tornado.tokens import TokenVerifier
 
 __all__ = ["main"]
@@ -34,14 +39,31 @@ _TOKEN_LIKE = re.compile(r"[A-Za-z0-9_=-]{8,}\.[A-Za-z0-9_=.-]+")
 # A JWT's header is JSON, so base64url that starts "eyJ" ('{"'); the rest of it, dots and all, goes too.
 _JWT_LIKE = re.compile(r"eyJ[A-Za-z0-9_=+/-]*(?:\.[A-Za-z0-9_=+/-]*)*")
 _SHORTEST_SECRET = 8
+_ENVIRONMENT = (("api_url", "HANKO_API_URL"), ("audience", "HANKO_AUDIENCE"), ("issuer", "HANKO_ISSUER"))
 
 
-def main(argv: list[str] | None = None, *, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
-    """Run the command line; returns the exit status."""
+def main(
+    argv: list[str] | None = None,
+    *,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+    env_file: str = ".env",
+) -> int:
+    """Run the command line; returns the exit status.
+
+    ``--api-url``, ``--audience`` and ``--issuer``, when absent, are read from
+    ``HANKO_API_URL``, ``HANKO_AUDIENCE`` and ``HANKO_ISSUER`` in ``environ``
+    (``os.environ``), else in ``env_file`` (``./.env``), as server.py reads them.
+    """
     args = _parser().parse_args(argv)
     out = _MaskedOutput(stdout or sys.stdout)
     for word in args.token:
         out.add_secret(word)
+    sources = _fill_from_environment(args, os.environ if environ is None else environ, env_file)
+    if args.api_url is None:
+        out.say("hanko_tornado check: no API URL: pass --api-url, or set HANKO_API_URL (environment or ./.env)")
+        return 2
     try:
         settings = HankoSettings(
             api_url=args.api_url,
@@ -64,6 +86,8 @@ def main(argv: list[str] | None = None, *, stdin: TextIO | None = None, stdout: 
         token = token[7:].strip()
     out.add_secret(token)
     header, claims = _unverified_parts(token)
+    if sources:
+        out.say(f"from:    {', '.join(sources)}")
     out.say(f"keys:    {settings.jwks_url}")
     out.say(f"header:  {_show(header)}")
     out.say(f"claims:  {_show(claims)}")
@@ -119,13 +143,31 @@ class _MaskedLogHandler(logging.Handler):
         self.masked.say(f"log:     {record.getMessage()}")
 
 
+def _fill_from_environment(args: argparse.Namespace, environ: Mapping[str, str], env_file: str) -> list[str]:
+    """Fill the settings flags left out from ``environ``, then ``env_file``; where each came from, for showing."""
+    file_values: dict[str, str] | None = None
+    sources = []
+    for attribute, name in _ENVIRONMENT:
+        if getattr(args, attribute) not in (None, []):
+            continue
+        value, source = environ.get(name), "the environment"
+        if value is None:
+            file_values = read_env_file(env_file) if file_values is None else file_values
+            value, source = file_values.get(name), env_file
+        if value is None or not value.strip():
+            continue
+        setattr(args, attribute, [value] if attribute == "audience" else value.strip())
+        sources.append(f"{name} from {source}")
+    return sources
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m hanko_tornado", description="Diagnose Hanko session tokens.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     check = commands.add_parser("check", help="verify one token and say why it is refused")
-    check.add_argument("--api-url", required=True, help="your Hanko API URL (HANKO_API_URL)")
-    check.add_argument("--audience", action="append", default=[], help="accepted aud, as HANKO_AUDIENCE")
-    check.add_argument("--issuer", help="expected iss, as HANKO_ISSUER")
+    check.add_argument("--api-url", help="your Hanko API URL (default: HANKO_API_URL, from the environment or ./.env)")
+    check.add_argument("--audience", action="append", default=[], help="accepted aud (default: HANKO_AUDIENCE)")
+    check.add_argument("--issuer", help="expected iss (default: HANKO_ISSUER)")
     check.add_argument("--leeway", type=float, default=30.0, help="clock skew allowed, in seconds")
     check.add_argument("--allow-http", action="store_true", help="as HANKO_ALLOW_HTTP=true")
     check.add_argument("token", nargs="*", help="the token; '-' or nothing reads it from standard input")
@@ -145,7 +187,8 @@ async def _verdict(settings: HankoSettings, token: str, claims: Any, out: _Maske
         user = await verifier.verify_token(token)
     except InvalidTokenError as error:
         out.say(f"verdict: refused ({error.reason})")
-        hint = _hint(error.reason, settings, claims if isinstance(claims, dict) else {})
+        # A token that does not parse fails somewhere (a cut payload at the signature): say which part broke.
+        hint = token_shape_problem(token) or _hint(error.reason, settings, claims if isinstance(claims, dict) else {})
         if hint:
             out.say(f"hint:    {hint}")
         return 1

@@ -70,6 +70,9 @@ class HankoAuthMixin(_Handler):
     #: What the user must meet beyond a session (see :mod:`hanko_tornado.requirements`); a method's
     #: ``@requires(...)`` replaces it for that method.  Checked when there is a Hanko user, never on OPTIONS.
     hanko_requires: Requirement | None = None
+    #: Why this request was refused, once it was: the token's refusal reason (``"token expired"``), else the
+    #: error code (``"missing_token"``); for access logs (:func:`hanko_tornado.json_logs.log_request_as_json`).
+    hanko_refusal_reason: str | None = None
     #: The token that authenticated this request, once one did, and whether the browser sent it by itself.
     _hanko_token_used: tuple[str, bool] | None = None
 
@@ -268,6 +271,7 @@ class HankoAuthMixin(_Handler):
         return self.hanko_session_check
 
     def _refuse(self, error: HankoError) -> None:
+        self.hanko_refusal_reason = error.reason if isinstance(error, InvalidTokenError) else error.error
         if isinstance(error, InvalidTokenError):
             log.info("refused a session token from %s: %s", self.request.remote_ip, error.reason)
         elif isinstance(error, AuthenticationError):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
 import json
 import re
 import time
@@ -19,6 +18,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPResponse
 from tornado.httpserver import HTTPServer
 from tornado.testing import AsyncTestCase, bind_unused_port, gen_test
 
+from hanko_tornado.session_protocol import parse_rfc3339
 from hanko_tornado.testing import FakeHanko, SigningKey
 from hanko_tornado.testing.sessions import rfc3339
 
@@ -141,7 +141,7 @@ class FakeHankoTest(AsyncTestCase):
         rfc3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z")
         for value in (answer["expiration_time"], answer["claims"]["expiration"], answer["claims"]["issued_at"]):
             self.assertRegex(value, rfc3339)
-        expires = datetime.datetime.fromisoformat(answer["expiration_time"].replace("Z", "+00:00"))
+        expires = parse_rfc3339(answer["expiration_time"])
         self.assertTrue(int(before) + 600 <= expires.timestamp() <= time.time() + 600, expires)
         self.assertEqual(answer["claims"]["amr"], ["passkey"])
 
@@ -163,7 +163,7 @@ class FakeHankoTest(AsyncTestCase):
             before = time.time()
             _, answer = await self.validate(renewed, post=True)
             self.assertTrue(answer["is_valid"])
-            idle = datetime.datetime.fromisoformat(answer["idle_expires_at"].replace("Z", "+00:00"))
+            idle = parse_rfc3339(answer["idle_expires_at"])
             self.assertTrue(before + 1.5 - 0.01 <= idle.timestamp() <= time.time() + 1.5 + 0.01, idle)
         self.assertEqual(await self.validate(passive), (200, {"is_valid": False}))
         self.assertEqual(len(self.hanko.sessions), 1, "GET deleted the idle-expired session")

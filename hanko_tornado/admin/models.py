@@ -67,9 +67,10 @@ class UserMetadata:
     Empty objects where the user has none (Hanko's 204).
     """
 
-    public: FrozenDict = _EMPTY
-    private: FrozenDict = dataclasses.field(default=_EMPTY, repr=False)
-    unsafe: FrozenDict = _EMPTY
+    # default_factory: Python 3.10's dataclasses refuse any dict subclass as a default, even a frozen one.
+    public: FrozenDict = dataclasses.field(default_factory=lambda: _EMPTY)
+    private: FrozenDict = dataclasses.field(default_factory=lambda: _EMPTY, repr=False)
+    unsafe: FrozenDict = dataclasses.field(default_factory=lambda: _EMPTY)
 
     @classmethod
     def from_json(cls, document: Any) -> UserMetadata:

@@ -79,6 +79,7 @@ class FakeWebhook:
     expires_at: float = dataclasses.field(default_factory=lambda: time.time() + 30 * 24 * 3600)
 
     def as_json(self) -> dict[str, Any]:
+        """The webhook as Hanko's admin API writes it."""
         return {
             "id": self.id,
             "callback": self.callback,

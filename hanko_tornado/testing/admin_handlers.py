@@ -139,6 +139,8 @@ class _AdminHandler(tornado.web.RequestHandler):
 
 
 class UsersHandler(_AdminHandler):
+    """``GET /users``: the user list, as Hanko's admin API answers it."""
+
     def get(self) -> None:
         direction = self.get_query_argument("sort_direction", "") or "desc"
         if direction not in ("asc", "desc"):
@@ -160,6 +162,8 @@ class UsersHandler(_AdminHandler):
 
 
 class UserHandler(_AdminHandler):
+    """``/users/{id}``: one user (``GET``), or deleted (``DELETE``)."""
+
     def get(self, user_id: str) -> None:
         self.answer(200, self.user_or_404(user_id).as_json())
 
@@ -169,6 +173,8 @@ class UserHandler(_AdminHandler):
 
 
 class MetadataHandler(_AdminHandler):
+    """``/users/{id}/metadata``: the user's public, private and unsafe metadata, read and patched."""
+
     def get(self, user_id: str) -> None:
         user = self.user_or_404(user_id)
         metadata = user.metadata_json()
@@ -197,6 +203,8 @@ class MetadataHandler(_AdminHandler):
 
 
 class EmailsHandler(_AdminHandler):
+    """``GET /users/{id}/emails``: the user's email addresses."""
+
     def get(self, user_id: str) -> None:
         if not _UUID.fullmatch(user_id):
             raise _Refused(400, "user_id must be a uuid")
@@ -205,12 +213,16 @@ class EmailsHandler(_AdminHandler):
 
 
 class SessionsHandler(_AdminHandler):
+    """``GET /users/{id}/sessions``: the user's live sessions."""
+
     def get(self, user_id: str) -> None:
         user = self.user_or_404(user_id, "Not Found")
         self.answer(200, self.admin.sessions_of(user.id))
 
 
 class SessionHandler(_AdminHandler):
+    """``DELETE /users/{id}/sessions/{session_id}``: one session ended by the admin API."""
+
     def delete(self, user_id: str, session_id: str) -> None:
         user = self.user_or_404(user_id, "Not Found")
         if not _UUID.fullmatch(session_id):
@@ -223,6 +235,8 @@ class SessionHandler(_AdminHandler):
 
 
 class AuditLogsHandler(_AdminHandler):
+    """``GET /audit_logs``: the audit log, as Hanko's admin API answers it."""
+
     def get(self) -> None:
         types = self.get_query_arguments("type")
         filters = {name: self.get_query_argument(name, "") for name in ("actor_user_id", "actor_email")}
@@ -248,12 +262,16 @@ class AuditLogsHandler(_AdminHandler):
 
 
 class WebhooksHandler(_AdminHandler):
+    """``GET /webhooks``: the webhooks registered."""
+
     def get(self) -> None:
         config = self.admin.config_webhooks()
         self.answer(200, {"database": [hook.as_json() for hook in self.admin.webhooks], "config": config or None})
 
 
 class WebhookHandler(_AdminHandler):
+    """``PUT /webhooks/{id}``: one webhook changed."""
+
     def put(self, hook_id: str) -> None:
         if not _UUID.fullmatch(hook_id):
             raise _Refused(400, "id must be a uuid4")

@@ -27,6 +27,20 @@ Fault = Literal["error", "garbage", "slow", "drop"]
 WEBHOOK_SUBJECT = "hanko webhooks"
 
 
+def _listen_on_loopback(port: int) -> socket.socket:
+    """A listening socket on ``127.0.0.1:port``, closed again if the port is taken (Tornado's bind_sockets leaks it)."""
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind(("127.0.0.1", port))
+        listening.listen(128)
+        listening.setblocking(False)
+    except OSError:
+        listening.close()
+        raise
+    return listening
+
+
 class FakeHanko:
     """A Hanko tenant's public side, served by Tornado on loopback.
 
@@ -44,6 +58,8 @@ class FakeHanko:
         ``None`` for none, Hanko's default.
     :param cookie_name: the cookie ``GET /sessions/validate`` reads when no bearer header is sent.
     :param session_limit: live sessions a user may have (Hanko's ``session.limit``, default 5).
+    :param port: the loopback port to serve on (``127.0.0.1`` only); a free one by default.
+        :class:`OSError` from :attr:`port` or :meth:`start` if it is taken.
     """
 
     def __init__(
@@ -58,6 +74,7 @@ class FakeHanko:
         idle_timeout: float | None = None,
         cookie_name: str = "hanko",
         session_limit: int = 5,
+        port: int = 0,
     ) -> None:
         self.key_size = key_size
         self.audience = tuple(audience)
@@ -91,6 +108,7 @@ class FakeHanko:
         self.deliveries = self._sender.deliveries
         #: The admin API (users, metadata, sessions, webhooks), served under ``{api_url}/admin``.
         self.admin = FakeAdmin(self)
+        self._requested_port = port
         self._bound: tuple[socket.socket, int] | None = None
         self._server: HTTPServer | None = None
 
@@ -100,7 +118,9 @@ class FakeHanko:
         return self._bind()[1]
 
     def _bind(self) -> tuple[socket.socket, int]:
-        if self._bound is None:
+        if self._bound is None and self._requested_port:
+            self._bound = _listen_on_loopback(self._requested_port), self._requested_port
+        elif self._bound is None:
             self._bound = bind_unused_port()
         return self._bound
 
@@ -124,10 +144,14 @@ class FakeHanko:
             *self.admin.routes(f"{prefix}/admin"),
         ]
 
-    def start(self) -> None:
-        """Start serving on :attr:`port`; needs the loop the test runs on."""
-        self._server = HTTPServer(tornado.web.Application(self.routes(self.path)))
-        self._server.add_sockets([self._bind()[0]])
+    def start(self, routes: Iterable[URLSpec] = ()) -> None:
+        """Start serving on :attr:`port`; needs the loop the test runs on.
+
+        :param routes: more routes to serve beside the fake's (``python -m hanko_tornado.testing`` adds its own).
+        """
+        bound = self._bind()[0]
+        self._server = HTTPServer(tornado.web.Application([*self.routes(self.path), *routes]))
+        self._server.add_sockets([bound])
 
     async def stop(self) -> None:
         """Stop serving and drop open connections."""

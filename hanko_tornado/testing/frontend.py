@@ -69,6 +69,8 @@ class _Handler(tornado.web.RequestHandler):
 
 
 class LoginFlowHandler(_Handler):
+    """``POST /login``: Hanko's login flow (email, then success) as its frontend API answers."""
+
     def post(self) -> None:
         action = self.get_query_argument("action", "")
         name, _, flow_id = action.partition("@")
@@ -92,6 +94,7 @@ class LoginFlowHandler(_Handler):
             self.error_state("login_init", 400, "invalid_action_error", "Action is invalid.")
 
     def input_data(self) -> dict[str, Any]:
+        """The flow action's ``input_data`` object (``{}`` when there is none)."""
         try:
             body = json.loads(self.request.body or b"{}")
         except ValueError:
@@ -100,10 +103,12 @@ class LoginFlowHandler(_Handler):
         return data if isinstance(data, dict) else {}
 
     def login_init(self, flow_id: str, error: dict[str, str] | None = None) -> None:
+        """Answer the ``login_init`` state: asks for an email."""
         email = {"name": "email", "type": "email", "required": True, "min_length": 3, "max_length": 100}
         self.state("login_init", flow_id, {"continue_with_login_identifier": {"email": email}}, error=error)
 
     def success(self, flow_id: str, email: str) -> None:
+        """Log ``email`` in: mint its session token, send it as Hanko does (``X-Auth-Token``)."""
         del self.api.flows[flow_id]
         token = self.api.hanko.mint(self.api.user_id(email), email=email, lifetime=self.api.lifetime, amr=self.api.amr)
         claims = jwt.decode(token, options={"verify_signature": False})
@@ -132,6 +137,7 @@ class LoginFlowHandler(_Handler):
         payload: dict[str, Any] | None = None,
         error: dict[str, str] | None = None,
     ) -> None:
+        """Answer a flow state with its actions, as Hanko's flow API writes them."""
         self.set_status(400 if error else 200)
         body: dict[str, Any] = {
             "name": name,
@@ -154,11 +160,14 @@ class LoginFlowHandler(_Handler):
         self.finish(body)
 
     def error_state(self, name: str, status: int, code: str, message: str) -> None:
+        """Answer a flow error with ``status``."""
         self.set_status(status)
         self.finish({"name": name, "status": status, "actions": {}, "error": {"code": code, "message": message}})
 
 
 class LogoutHandler(_Handler):
+    """``POST /logout``: the session of the token sent ended, as Hanko's logout does."""
+
     def post(self) -> None:
         # Hanko reads the session token as every authenticated endpoint does: the bearer header, else the cookie.
         authorization = self.request.headers.get("Authorization", "")

@@ -37,6 +37,8 @@ class _FakeHandler(tornado.web.RequestHandler):
 
 
 class JwksHandler(_FakeHandler):
+    """``GET /.well-known/jwks.json``: the published keys, or the fault asked for."""
+
     async def get(self) -> None:
         self.hanko.jwks_fetches += 1
         if await self.answer_fault(self.hanko.fault):
@@ -47,6 +49,8 @@ class JwksHandler(_FakeHandler):
 
 
 class ValidateHandler(_FakeHandler):
+    """``GET``/``POST /sessions/validate``: Hanko's answer about a session token."""
+
     async def prepare(self) -> None:
         self.hanko.validations += 1
         await self.answer_fault(self.hanko.session_fault)

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from tornado.httpclient import AsyncHTTPClient
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
 __all__ = ["WebhookSender"]
 
@@ -42,16 +42,20 @@ class WebhookSender:
     async def send(self, url: str, event: str, data: Mapping[str, Any], *, token: str | None = None) -> int:
         """POST one webhook to ``url`` exactly as Hanko does; the receiver's HTTP status (599 if unreachable)."""
         body = json.dumps({"token": token or self._mint(event, data), "event": event})
-        response = await AsyncHTTPClient().fetch(
-            url,
-            method="POST",
-            body=body,
-            headers={"Content-Type": "application/json"},
-            raise_error=False,
-            request_timeout=DELIVERY_TIMEOUT_SECONDS,
-        )
-        self.deliveries.append((url, event, response.code))
-        return response.code
+        try:
+            response = await AsyncHTTPClient().fetch(
+                url,
+                method="POST",
+                body=body,
+                headers={"Content-Type": "application/json"},
+                raise_error=False,
+                request_timeout=DELIVERY_TIMEOUT_SECONDS,
+            )
+            code = response.code
+        except (HTTPClientError, OSError):  # raise_error=False still raises for a timeout or a refused connection
+            code = 599
+        self.deliveries.append((url, event, code))
+        return code
 
     def fire(self, event: str, data: Mapping[str, Any]) -> None:
         """Deliver ``event`` to every hook subscribed to it, in the background: one token for all of them."""
