@@ -47,8 +47,6 @@ __all__ = ["UNCHANGED", "HankoAdminClient", "admin_client_for"]
 log = logging.getLogger("hanko_tornado")
 
 _T = TypeVar("_T")
-_MAX_RETRY_AFTER = 3600
-_MAX_MESSAGE = 200
 #: A metadata kind not to touch in :meth:`HankoAdminClient.patch_metadata`.
 UNCHANGED: Any = type("Unchanged", (), {"__repr__": lambda self: "UNCHANGED"})()
 
