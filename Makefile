@@ -14,7 +14,7 @@ VALKEY_TESTS := tests/test_cache.py tests/test_webhooks_shared.py tests/test_hea
 # Hanko's web components (hanko-elements) for server.py's login page, at the version package-lock.json pins.
 NODE_MODULES := node_modules/.installed
 
-.PHONY: serve test test-valkey lint bench gate test-lowest test-package test-python
+.PHONY: serve test test-valkey lint docs bench gate test-lowest test-package test-python
 
 serve: $(VENV)/.installed $(NODE_MODULES)
 	$(PY) server.py --dev
@@ -32,6 +32,10 @@ lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy hanko_tornado
+
+# The documentation site (docs/) in docs/_build/html, every warning an error.
+docs: $(VENV)/.docs-installed
+	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 bench: $(VENV)/.installed
 	scripts/system-packages wrk valgrind
@@ -66,6 +70,10 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 $(VENV)/.dev-installed: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(VENV)/.docs-installed: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[docs]'
 	touch $@
 
 $(OTHER)/.installed: setup.cfg pyproject.toml
