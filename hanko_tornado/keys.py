@@ -104,7 +104,7 @@ class KeyStore:
         call began lacks it.  When this process fetched less than
         ``refetch_interval`` ago, the call waits for the next fetch it may make
         (one for all waiting calls), so a key just rotated in is found and a
-        flood of unknown ``kid``s still costs one fetch per interval.
+        flood of unknown ``kid`` values still costs one fetch per interval.
 
         :raises KeysUnavailableError: when no key set can be had, the store is
             closed, or the ``kid`` is unknown while Hanko's key endpoint fails or
