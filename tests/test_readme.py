@@ -1,29 +1,121 @@
-"""The README's examples run, as written: the testing kit's tests pass, the requirements answer as it says."""
+"""The README and the docs' named examples do what the text says: the README's app runs as pasted, the
+requirements answer as described, the testing kit's example passes, an added token source is tried last.
+
+Every block is also run by tests/test_docs.py; the tests here check what the named ones do.
+:func:`example` (the block marked ``<!-- example: NAME -->`` in README.md or docs/, run as a module) is
+imported by other tests too.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import configparser
 import json
+import os
 import pathlib
 import re
+import signal
+import sys
+import tempfile
 import time
-import types
 import unittest
 from typing import Any
 
 import tornado.web
+from test_docs import README, ROOT, blocks, example, own_tests, programs, run
+from test_server import free_port
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+from tornado.testing import AsyncTestCase, gen_test
 
-from hanko_tornado.testing import HankoTestCase
+from hanko_tornado.testing import FakeHanko, HankoTestCase
 
-README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+__all__ = ["example"]
+STARTUP_SECONDS = 60  # an upper bound for a busy machine, not a wait
 
 
-def example(name: str) -> types.ModuleType:
-    """The README's Python block marked ``<!-- example: name ... -->``, run as a module."""
-    match = re.search(rf"<!-- example: {name}.*?-->\n```python\n(.*?)```", README.read_text(), re.DOTALL)
-    assert match is not None, f"the README lost its {name} example"
-    module = types.ModuleType(f"readme_{name.replace(' ', '_')}")
-    exec(compile(match.group(1), str(README), "exec"), module.__dict__)
-    return module
+class ReadmeFrontPageTest(unittest.TestCase):
+    def test_it_is_a_front_page_of_about_200_lines(self) -> None:
+        self.assertLessEqual(len(README.read_text().splitlines()), 230)
+
+    def test_the_quick_start_is_the_two_commands(self) -> None:
+        quick_start = README.read_text().split("## Quick start", 1)[1].split("\n## ", 1)[0]
+        (block,) = [b for b in blocks(README) if b.code.strip() and b.code.split()[0] == "make"]
+        self.assertIn(block.code, quick_start)
+        commands = [line.split("#")[0].strip() for line in block.code.splitlines()]
+        self.assertEqual(commands, ["make serve", "make test"])
+
+    def test_python_versions_say_what_setup_cfg_allows(self) -> None:
+        config = configparser.ConfigParser()
+        config.read(ROOT / "setup.cfg")
+        self.assertEqual(config["options"]["python_requires"], ">=3.10")
+        classifiers = re.findall(r"Python :: (3\.\d+)$", config["metadata"]["classifiers"], re.MULTILINE)
+        section = README.read_text().split("## Python versions", 1)[1].split("\n## ", 1)[0]
+        self.assertIn(f"Python {classifiers[0]} to {classifiers[-1]}", section)
+        self.assertEqual(classifiers, ["3.10", "3.11", "3.12", "3.13"])
+        self.assertRegex(section, r"\| 3\.10 \| 6\.5 ")
+        self.assertIn("| 3.11, 3.12, 3.13 | the newest", section)
+
+    def test_every_link_into_the_docs_leads_to_a_page(self) -> None:
+        links = re.findall(r"\]\(((?:docs/)?[\w/.-]+\.(?:md|rst))\)", README.read_text())
+        self.assertGreater(len(links), 10)
+        for link in links:
+            self.assertTrue((ROOT / link).is_file(), link)
+
+
+class ReadmeAppTestsTest(unittest.TestCase):
+    def test_the_app_and_its_tests_pass(self) -> None:
+        (app,) = [p for p in programs(README) if p.name == "app"]
+        self.assertEqual(len(app.blocks), 2)  # the app, and its tests as the fragment after it
+        suite = own_tests(run(app))
+        result = unittest.TestResult()
+        suite.run(result)
+        self.assertEqual((result.errors, result.failures, result.testsRun), ([], [], 2))
+
+
+class ReadmeAppAsPastedTest(AsyncTestCase):
+    """README's app.py, saved to a file and run with python against a FakeHanko given as HANKO_API_URL."""
+
+    @gen_test(timeout=STARTUP_SECONDS * 2)
+    async def test_it_serves_the_open_and_the_protected_route(self) -> None:
+        (app,) = [p for p in programs(README) if p.name == "app"]
+        hanko = FakeHanko(key_size=2048)
+        hanko.start()
+        port = free_port()
+        with tempfile.TemporaryDirectory() as folder:
+            (pathlib.Path(folder) / "app.py").write_text(app.blocks[0].code)
+            environment = {k: v for k, v in os.environ.items() if not k.startswith("HANKO_")}
+            environment.update(HANKO_API_URL=hanko.api_url, HANKO_AUDIENCE="localhost", PORT=str(port))
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "app.py",
+                cwd=folder,
+                env={**environment, "PYTHONWARNINGS": "error", "PYTHONUNBUFFERED": "1"},
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            try:
+                assert process.stdout is not None
+                line = await asyncio.wait_for(process.stdout.readline(), STARTUP_SECONDS)
+                self.assertEqual(line.decode().strip(), f"listening on port {port}")
+                client = AsyncHTTPClient()
+                url = f"http://127.0.0.1:{port}"
+                home = await client.fetch(f"{url}/")
+                self.assertEqual(json.loads(home.body), {"message": "Tornado x Hanko!"})
+                user = "6b0d9f2e-4f7a-4c1e-9a55-1b2c3d4e5f60"
+                headers = {"Authorization": f"Bearer {hanko.mint(user)}"}
+                protected = json.loads((await client.fetch(f"{url}/protected", headers=headers)).body)
+                self.assertEqual(protected, {"message": "Hello from protected route!", "user_id": user})
+                with self.assertRaises(HTTPClientError) as refused:
+                    await client.fetch(f"{url}/protected")
+                self.assertEqual(refused.exception.code, 401)
+                assert refused.exception.response is not None
+                self.assertEqual(json.loads(refused.exception.response.body)["error"], "missing_token")
+            finally:
+                process.send_signal(signal.SIGINT)  # Ctrl-C: main()'s finally closes the app
+                _, stderr = await asyncio.wait_for(process.communicate(), STARTUP_SECONDS)
+                await hanko.stop()
+        self.assertNotIn("Warning", stderr.decode())
+        self.assertNotIn("Error", stderr.decode().replace("KeyboardInterrupt", ""))
 
 
 class ReadmeRequirementsTest(HankoTestCase):
