@@ -22,11 +22,12 @@ import tempfile
 import types
 import unittest
 
+import pytest
+
 import hanko_tornado
 import hanko_tornado.admin
 import hanko_tornado.requirements
 import hanko_tornado.testing
-import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

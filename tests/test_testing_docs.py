@@ -1,10 +1,13 @@
-"""Every public name of the testing kit has a docstring: its modules, classes, functions and their methods."""
+"""Every public name of the testing kit has a docstring (its modules, classes, functions and their methods), and
+the API reference (docs/api/testing.rst) documents the names a test reaches."""
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import pathlib
 import pkgutil
+import re
 import unittest
 
 import hanko_tornado.testing
@@ -48,3 +51,26 @@ def undocumented() -> list[str]:
 class KitDocumentationTest(unittest.TestCase):
     def test_every_public_name_has_a_docstring(self) -> None:
         self.assertEqual(undocumented(), [])
+
+
+# The kit's names a test reaches: the package's own, and the fakes FakeHanko hands out (hanko.admin, its users
+# and webhooks) or that a page test mounts (FakeFrontendApi); serve.main runs python -m hanko_tornado.testing.
+REACHED = {
+    "hanko_tornado.testing.admin": ["FakeAdmin", "FakeUser", "FakeWebhook"],
+    "hanko_tornado.testing.frontend": ["FakeFrontendApi"],
+    "hanko_tornado.testing.serve": ["main", "parser"],
+}
+REFERENCE = pathlib.Path(__file__).resolve().parent.parent / "docs" / "api" / "testing.rst"
+
+
+class KitReferenceTest(unittest.TestCase):
+    def test_every_public_name_is_in_the_api_reference(self) -> None:
+        documented = set(re.findall(r"^\.\. auto\w+:: (\S+)$", REFERENCE.read_text(), re.MULTILINE))
+        wanted = {f"hanko_tornado.testing.{name}" for name in hanko_tornado.testing.__all__}
+        for module, names in REACHED.items():
+            self.assertTrue(set(names) <= set(importlib.import_module(module).__all__), module)
+            wanted |= {f"{module}.{name}" for name in names}
+        documented = {
+            name if name.startswith("hanko_tornado.") else f"hanko_tornado.testing.{name}" for name in documented
+        }
+        self.assertEqual(wanted - documented, set())
