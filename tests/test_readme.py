@@ -53,6 +53,12 @@ class ReadmeFrontPageTest(unittest.TestCase):
         self.assertIn(f"Python {classifiers[0]} to {classifiers[-1]}", section)
         self.assertEqual(classifiers, ["3.10", "3.11", "3.12", "3.13"])
         self.assertRegex(section, r"\| 3\.10 \| 6\.5 ")
+        # The Tornado requirement as setup.cfg states it: with python_version markers, the README must say so.
+        tornado = [
+            r.strip() for r in config["options"]["install_requires"].splitlines() if r.strip().startswith("tornado")
+        ]
+        self.assertEqual(tornado, ["tornado>=6.3"])
+        self.assertIn("setup.cfg asks for `tornado>=6.3` everywhere", section)
         self.assertIn("| 3.11, 3.12, 3.13 | the newest", section)
 
     def test_every_link_into_the_docs_leads_to_a_page(self) -> None:
