@@ -42,7 +42,9 @@ def settings_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, Hank
     for name in PROJECTS:
         prefix = f"{name.upper()}_"
         try:
-            projects[name] = HankoSettings.from_env({k[len(prefix) :]: v for k, v in environ.items() if k.startswith(prefix)})
+            projects[name] = HankoSettings.from_env(
+                {k[len(prefix) :]: v for k, v in environ.items() if k.startswith(prefix)}
+            )
         except ConfigurationError as error:  # name the project's own variable
             raise ConfigurationError(prefix + error.setting, error.problem) from None
     return projects

@@ -32,7 +32,9 @@ class MeHandler(HankoAuthMixin, CorsHandler):
         self.write({"user_id": self.hanko_user.id, "email": self.hanko_user.email})
 
 
-def make_api_app(hanko: HankoSettings | None = None, frontend_origin: str = "http://localhost:3000") -> tornado.web.Application:
+def make_api_app(
+    hanko: HankoSettings | None = None, frontend_origin: str = "http://localhost:3000"
+) -> tornado.web.Application:
     """The API; settings from the environment by default, with Hanko asked whether the session still lives."""
     if hanko is None:
         hanko = HankoSettings.from_env(session_check=os.environ.get("HANKO_SESSION_CHECK") or "validate")
