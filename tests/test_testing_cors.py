@@ -104,7 +104,7 @@ class FakeHankoCorsTest(AsyncTestCase):
 
 
 def imports_of(path: pathlib.Path) -> set[str]:
-    """The ``hanko_tornado.testing`` modules ``path`` imports anywhere: at the top, in functions, under TYPE_CHECKING."""
+    """The ``hanko_tornado.testing`` modules ``path`` imports: at the top, in functions, under TYPE_CHECKING."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         names = []
