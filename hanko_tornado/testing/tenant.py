@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import jwt
 
+from hanko_tornado.numeric_date import is_numeric_date
 from hanko_tornado.testing.keys import SigningKey
 from hanko_tornado.testing.sessions import FakeSession, open_session, validation_answer
 from hanko_tornado.testing.webhooks import WebhookSender
@@ -180,7 +181,7 @@ class FakeTenant:
         session, user = payload.get("session_id"), payload.get("sub")
         if isinstance(session, str) and isinstance(user, str) and session not in self.sessions:
             exp = payload.get("exp")
-            exp = exp if isinstance(exp, int) and 0 <= exp < 253402300800 else now + lifetime  # a time Hanko can store
+            exp = exp if isinstance(exp, int) and is_numeric_date(exp) else now + lifetime  # a time Hanko can store
             self.start_session(FakeSession(session, user, now, exp, time.time()))
         return self._sign(payload, key, headers)
 
