@@ -65,6 +65,8 @@ async def running_example(name: str, env: dict[str, str]) -> AsyncIterator[list[
             process.send_signal(signal.SIGINT)
             rest, _ = await asyncio.wait_for(process.communicate(), 30)
             lines.extend(rest.decode().splitlines())
+    assert process.returncode == 0, f"{name} did not stop cleanly on Ctrl-C: {lines}"
+    assert not [line for line in lines if "Traceback" in line or "Warning" in line], lines
 
 
 async def fetch(url: str, **kwargs: Any) -> Any:

@@ -11,7 +11,7 @@ from test_pages_browser import WAIT_MS, console_error
 from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port, gen_test
 
-from hanko_tornado import verifier_for
+from hanko_tornado import close
 from hanko_tornado.testing import FakeHanko
 from hanko_tornado.testing.frontend import FakeFrontendApi
 
@@ -42,7 +42,7 @@ class SpaTest(BrowserTestCase):
     def tearDown(self) -> None:
         for server in self.servers:
             server.stop()
-        self.io_loop.run_sync(verifier_for(self.api_app).close)
+        self.io_loop.run_sync(lambda: close(self.api_app))
         self.io_loop.run_sync(self.fake.stop)
         super().tearDown()
 

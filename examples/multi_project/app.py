@@ -12,13 +12,14 @@ and a path of no project is a 404::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Mapping
 
 import tornado.web
 from tornado.httputil import HTTPServerRequest
 
-from hanko_tornado import ConfigurationError, HankoAuthMixin, HankoProjects, HankoSettings
+from hanko_tornado import ConfigurationError, HankoAuthMixin, HankoProjects, HankoSettings, close
 
 PROJECTS = ("shop", "admin")
 
@@ -58,10 +59,15 @@ def make_app(projects: Mapping[str, HankoSettings] | None = None) -> tornado.web
 
 async def main() -> None:
     port = int(os.environ.get("PORT", "8000"))
-    make_app().listen(port, address=os.environ.get("HOST", "127.0.0.1"))
+    app = make_app()
+    app.listen(port, address=os.environ.get("HOST", "127.0.0.1"))
     print(f"listening on http://localhost:{port}/shop/me and /admin/me", flush=True)
-    await asyncio.Event().wait()  # until Ctrl-C
+    try:
+        await asyncio.Event().wait()  # until Ctrl-C
+    finally:
+        await close(app)  # Hanko's HTTP clients and caches
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: main() closes, then a quiet exit
+        asyncio.run(main())

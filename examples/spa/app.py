@@ -14,12 +14,13 @@ console, allow ``http://localhost:3000`` as the frontend's origin (CORS)::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pathlib
 
 import tornado.web
 
-from hanko_tornado import CorsHandler, CorsSettings, HankoAuthMixin, HankoSettings
+from hanko_tornado import CorsHandler, CorsSettings, HankoAuthMixin, HankoSettings, close
 
 STATIC = pathlib.Path(__file__).parent / "static"
 TEAMHANKO = pathlib.Path(__file__).resolve().parents[2] / "node_modules" / "@teamhanko"
@@ -68,11 +69,16 @@ async def main() -> None:
     api_port, frontend_port = int(os.environ.get("API_PORT", "8000")), int(os.environ.get("FRONTEND_PORT", "3000"))
     host = os.environ.get("HOST", "127.0.0.1")
     hanko = HankoSettings.from_env(session_check=os.environ.get("HANKO_SESSION_CHECK") or "validate")
-    make_api_app(hanko, f"http://localhost:{frontend_port}").listen(api_port, address=host)
+    api = make_api_app(hanko, f"http://localhost:{frontend_port}")
+    api.listen(api_port, address=host)
     make_frontend_app(hanko.api_url, f"http://localhost:{api_port}").listen(frontend_port, address=host)
     print(f"open http://localhost:{frontend_port} (the API: http://localhost:{api_port}/api/me)", flush=True)
-    await asyncio.Event().wait()  # until Ctrl-C
+    try:
+        await asyncio.Event().wait()  # until Ctrl-C
+    finally:
+        await close(api)  # Hanko's HTTP clients and caches
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: main() closes, then a quiet exit
+        asyncio.run(main())

@@ -18,12 +18,13 @@ may connect when it is ``FRONTEND_ORIGIN``::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 
 import tornado.web
 import tornado.websocket
 
-from hanko_tornado import CorsSettings, HankoSettings, HankoWebSocketMixin
+from hanko_tornado import CorsSettings, HankoSettings, HankoWebSocketMixin, close
 
 
 class EchoSocket(HankoWebSocketMixin, tornado.websocket.WebSocketHandler):
@@ -49,10 +50,15 @@ def make_app(hanko: HankoSettings | None = None, frontend_origin: str | None = N
 
 async def main() -> None:
     port = int(os.environ.get("PORT", "8000"))
-    make_app().listen(port, address=os.environ.get("HOST", "127.0.0.1"))
+    app = make_app()
+    app.listen(port, address=os.environ.get("HOST", "127.0.0.1"))
     print(f"listening on ws://localhost:{port}/ws", flush=True)
-    await asyncio.Event().wait()  # until Ctrl-C
+    try:
+        await asyncio.Event().wait()  # until Ctrl-C
+    finally:
+        await close(app)  # Hanko's HTTP clients and caches
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: main() closes, then a quiet exit
+        asyncio.run(main())
