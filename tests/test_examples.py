@@ -10,7 +10,6 @@ import os
 import pathlib
 import signal
 import sys
-import time
 from collections.abc import AsyncIterator
 from types import ModuleType
 from typing import Any
@@ -120,21 +119,22 @@ class WebSocketTest(HankoTestCase):
 
     @gen_test(timeout=60)
     async def test_opened_by_subprotocol_or_cookie_and_closed_when_the_session_ends(self) -> None:
-        for via in ("subprotocol", "cookie"):
+        sessions = {
+            "subprotocol": "bbbbbbbb-0000-4000-8000-000000000271",
+            "cookie": "bbbbbbbb-0000-4000-8000-000000000272",
+        }
+        for via, session_id in sessions.items():
             with self.subTest(via=via):
-                session_id = f"bbbbbbbb-0000-4000-8000-00000000002{len(via) % 10}"
                 token = self.hanko.mint("aaaaaaaa-0000-4000-8000-000000000027", session_id=session_id)
-                socket = await self.websocket_connect("/ws", token, via=via, origin=FRONTEND)  # type: ignore[arg-type]
+                socket = await self.websocket_connect("/ws", token, via=via, origin=FRONTEND)
                 self.assertEqual(socket.selected_subprotocol, "hanko-bearer" if via == "subprotocol" else None)
                 hello = await self.websocket_read(socket)
                 self.assertEqual(json.loads(hello or "{}"), {"hello": "aaaaaaaa-0000-4000-8000-000000000027"})
                 await socket.write_message("hi")
                 self.assertEqual(json.loads(await self.websocket_read(socket) or "{}"), {"echo": "hi"})
-                started = time.monotonic()
                 self.hanko.revoke(session_id)
-                end = await self.websocket_closed(socket, timeout=30)
-                self.assertEqual(end.code, 4002)
-                self.assertLess(time.monotonic() - started, 30)
+                end = await self.websocket_closed(socket, timeout=30)  # the session check sees it within a second
+                self.assertEqual((end.code, end.messages), (4002, []))
 
     @gen_test(timeout=60)
     async def test_no_token_and_a_foreign_origin_are_refused(self) -> None:
