@@ -3,11 +3,14 @@ the token, and the Tornado API gets it as the cookie and as a bearer; validateSe
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from test_browser import CHROMIUM, CHROMIUM_ARGS, BrowserTestCase
 from test_examples import load_example
 from test_pages_browser import WAIT_MS, console_error
+from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port, gen_test
 
@@ -46,8 +49,9 @@ class SpaTest(BrowserTestCase):
         self.io_loop.run_sync(self.fake.stop)
         super().tearDown()
 
-    @gen_test(timeout=240)
-    async def test_the_sdks_token_reaches_the_api_as_cookie_and_bearer_and_validate_session_answers(self) -> None:
+    @contextlib.asynccontextmanager
+    async def browser_page(self) -> AsyncIterator[tuple[Any, Any, list[str]]]:
+        """A fresh browser profile's page, its context, and the console and page errors it shows."""
         from playwright.async_api import async_playwright
 
         async with async_playwright() as playwright:
@@ -59,9 +63,47 @@ class SpaTest(BrowserTestCase):
                 errors: list[str] = []
                 page.on("console", lambda message: errors.extend(console_error(message)))
                 page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
-                await self.check_page(page, context, errors)
+                yield page, context, errors
             finally:
                 await browser.close()
+
+    @gen_test(timeout=240)
+    async def test_the_sdks_token_reaches_the_api_as_cookie_and_bearer_and_validate_session_answers(self) -> None:
+        async with self.browser_page() as (page, context, errors):
+            await self.check_page(page, context, errors)
+
+    @gen_test(timeout=240)
+    async def test_a_returning_user_sees_the_profile_and_logs_out_at_hanko(self) -> None:
+        session_id = "eeeeeeee-0000-4000-8000-000000000027"
+        token = self.fake.mint("aaaaaaaa-0000-4000-8000-000000000027", email="grace@example.com", session_id=session_id)
+        async with self.browser_page() as (page, context, errors):
+            # As the SDK stores it on localhost after a login: not HttpOnly, SameSite=Lax, for the whole site.
+            await context.add_cookies([{"name": "hanko", "value": token, "url": self.frontend, "sameSite": "Lax"}])
+            await page.goto(self.frontend + "/")
+            await page.locator("html[data-api-called=true]").wait_for(state="attached")
+            expected = {"user_id": "aaaaaaaa-0000-4000-8000-000000000027", "email": "grace@example.com"}
+            answers = await page.evaluate("() => window.apiAnswers")
+            self.assertEqual(
+                {name: answer["body"] for name, answer in answers.items()}, dict.fromkeys(answers, expected)
+            )
+            self.assertEqual(sorted(answers), ["bearer", "cookie"])
+
+            await page.locator("#logout").click()  # hanko.logout(): POST /logout at Hanko, then a reload
+            await page.locator("hanko-auth input[type=email]").wait_for()
+            self.assertEqual(self.stand_in.logouts, [session_id])
+            self.assertNotIn(session_id, self.fake.sessions)
+            self.assertNotIn("hanko", [cookie["name"] for cookie in await context.cookies()])
+            self.assertIsNone(await page.evaluate("() => document.documentElement.dataset.apiCalled || null"))
+            self.assertEqual(errors, [])
+        after = await self.api_status_for(token)
+        self.assertEqual(after, 401, "the token of the ended session no longer opens the API")
+
+    async def api_status_for(self, token: str) -> int:
+        """The API's status for ``token`` as a bearer, asked from outside the browser."""
+        response = await AsyncHTTPClient().fetch(
+            f"{self.api}/api/me", headers={"Authorization": f"Bearer {token}"}, raise_error=False
+        )
+        return response.code
 
     async def check_page(self, page: Any, context: Any, errors: list[str]) -> None:
         validations = self.fake.validations
