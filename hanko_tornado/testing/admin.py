@@ -16,14 +16,11 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-import tornado.web
-from tornado.routing import URLSpec
-
 from hanko_tornado.testing.sessions import rfc3339
+from hanko_tornado.testing.tenant import FakeTenant
 
 if TYPE_CHECKING:
     from hanko_tornado.admin.settings import HankoAdminSettings
-    from hanko_tornado.testing.fake import FakeHanko
 
 __all__ = ["AdminFault", "FakeAdmin", "FakeUser", "FakeWebhook"]
 
@@ -98,7 +95,7 @@ class FakeAdmin:
     :attr:`api_key`, when set, is required as ``Authorization: Bearer`` (as on Hanko Cloud); a wrong one is a 401.
     """
 
-    def __init__(self, hanko: FakeHanko) -> None:
+    def __init__(self, hanko: FakeTenant) -> None:
         self.hanko = hanko
         self.users: dict[str, FakeUser] = {}
         self.webhooks: list[FakeWebhook] = []
@@ -209,23 +206,6 @@ class FakeAdmin:
         entry |= {"created_at": now, "updated_at": now}
         self.audit_logs.append(entry)
         return entry
-
-    def routes(self, prefix: str) -> list[URLSpec]:
-        """The admin routes under ``prefix``."""
-        from hanko_tornado.testing import admin_handlers as h
-
-        routes: list[tuple[str, type[tornado.web.RequestHandler]]] = [
-            (r"/users", h.UsersHandler),
-            (r"/users/([^/]+)", h.UserHandler),
-            (r"/users/([^/]+)/metadata", h.MetadataHandler),
-            (r"/users/([^/]+)/emails", h.EmailsHandler),
-            (r"/users/([^/]+)/sessions", h.SessionsHandler),
-            (r"/users/([^/]+)/sessions/([^/]+)", h.SessionHandler),
-            (r"/audit_logs", h.AuditLogsHandler),
-            (r"/webhooks", h.WebhooksHandler),
-            (r"/webhooks/([^/]+)", h.WebhookHandler),
-        ]
-        return [tornado.web.url(f"{prefix}{path}", handler, {"admin": self}) for path, handler in routes]
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

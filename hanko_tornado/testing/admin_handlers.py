@@ -11,9 +11,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 import tornado.web
+from tornado.routing import URLSpec
 
 from hanko_tornado.session_protocol import parse_rfc3339
 from hanko_tornado.testing.admin import _KINDS, METADATA_LIMIT, FakeAdmin, merge_patch
+
+__all__ = ["admin_routes"]
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 
@@ -290,3 +293,19 @@ class WebhookHandler(_AdminHandler):
             raise _Refused(404, f"unable to find webhook with id: {hook_id}")
         self.admin.update_webhook(hook, callback, tuple(events), enabled)
         self.answer(200, hook.as_json())
+
+
+def admin_routes(admin: FakeAdmin, prefix: str) -> list[URLSpec]:
+    """The admin API's routes for ``admin`` under ``prefix``."""
+    routes: list[tuple[str, type[tornado.web.RequestHandler]]] = [
+        (r"/users", UsersHandler),
+        (r"/users/([^/]+)", UserHandler),
+        (r"/users/([^/]+)/metadata", MetadataHandler),
+        (r"/users/([^/]+)/emails", EmailsHandler),
+        (r"/users/([^/]+)/sessions", SessionsHandler),
+        (r"/users/([^/]+)/sessions/([^/]+)", SessionHandler),
+        (r"/audit_logs", AuditLogsHandler),
+        (r"/webhooks", WebhooksHandler),
+        (r"/webhooks/([^/]+)", WebhookHandler),
+    ]
+    return [tornado.web.url(f"{prefix}{path}", handler, {"admin": admin}) for path, handler in routes]

@@ -7,13 +7,13 @@ import json
 
 import tornado.web
 
-from hanko_tornado.testing.fake import FakeHanko, Fault
+from hanko_tornado.testing.tenant import FakeTenant, Fault
 
 __all__ = ["JwksHandler", "ValidateHandler"]
 
 
 class _FakeHandler(tornado.web.RequestHandler):
-    def initialize(self, hanko: FakeHanko) -> None:
+    def initialize(self, hanko: FakeTenant) -> None:
         self.hanko = hanko
 
     async def answer_fault(self, fault: Fault | None) -> bool:
