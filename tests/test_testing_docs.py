@@ -74,3 +74,11 @@ class KitReferenceTest(unittest.TestCase):
             name if name.startswith("hanko_tornado.") else f"hanko_tornado.testing.{name}" for name in documented
         }
         self.assertEqual(wanted - documented, set())
+
+    def test_methods_a_kit_class_inherits_from_the_kit_are_documented_with_it(self) -> None:
+        text = REFERENCE.read_text()
+        for name in hanko_tornado.testing.__all__:
+            value = getattr(hanko_tornado.testing, name)
+            kit_bases = [b for b in getattr(value, "__mro__", ())[1:] if b.__module__.startswith("hanko_tornado.")]
+            if kit_bases:  # FakeHanko's mint, revoke... are FakeTenant's
+                self.assertIn(f".. autoclass:: {name}\n   :inherited-members:\n", text, name)
