@@ -18,7 +18,8 @@ import jwt
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from hanko_tornado import KeyStore, TokenVerifier
+from hanko_tornado import TokenVerifier
+from hanko_tornado.keys import KeyStore
 from hanko_tornado.requirements import max_age, passkey, requirement_for
 from hanko_tornado.testing import FakeHanko
 

@@ -15,6 +15,7 @@
     )
 """
 
+from hanko_tornado.candidates import HankoToken
 from hanko_tornado.cors import CorsHandler, CorsSettings
 from hanko_tornado.errors import (
     AuthenticationError,
@@ -31,17 +32,17 @@ from hanko_tornado.errors import (
     UnavailableError,
 )
 from hanko_tornado.health import LivenessHandler, ReadinessHandler
-from hanko_tornado.keys import KeyStore
+from hanko_tornado.lifecycle import close
 from hanko_tornado.metrics import MetricsHandler
 from hanko_tornado.mixin import HankoAuthMixin
 from hanko_tornado.pages import HankoPageMixin
 from hanko_tornado.projects import HankoProjects
 from hanko_tornado.requirements import Requirement, requires
 from hanko_tornado.session_protocol import SessionStatus
-from hanko_tornado.sessions import SessionChecker
 from hanko_tornado.settings import HankoSettings
 from hanko_tornado.tokens import TokenVerifier, verifier_for
 from hanko_tornado.user import HankoUser
+from hanko_tornado.webhooks import HankoWebhookHandler, WebhookEvent
 from hanko_tornado.websocket import HankoWebSocketMixin
 
 __all__ = [
@@ -55,12 +56,13 @@ __all__ = [
     "HankoPageMixin",
     "HankoProjects",
     "HankoSettings",
+    "HankoToken",
     "HankoUser",
     "HankoWebSocketMixin",
+    "HankoWebhookHandler",
     "InsufficientScopeError",
     "InsufficientUserAuthenticationError",
     "InvalidTokenError",
-    "KeyStore",
     "KeysUnavailableError",
     "LivenessHandler",
     "MetricsHandler",
@@ -69,10 +71,11 @@ __all__ = [
     "Requirement",
     "RequirementError",
     "SessionCheckUnavailableError",
-    "SessionChecker",
     "SessionStatus",
     "TokenVerifier",
     "UnavailableError",
+    "WebhookEvent",
+    "close",
     "requires",
     "verifier_for",
 ]

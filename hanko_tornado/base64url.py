@@ -40,8 +40,8 @@ def decode_part(part: bytes, what: str) -> bytes:
     :raises InvalidTokenError: ``malformed <what>``.
     """
     if part[-1] not in _CANONICAL_LAST[len(part) % 4]:
-        raise InvalidTokenError(f"malformed {what}")
+        raise InvalidTokenError("malformed", f"malformed {what}")
     try:
         return binascii.a2b_base64(part + b"=" * (-len(part) % 4))
     except binascii.Error:
-        raise InvalidTokenError(f"malformed {what}") from None
+        raise InvalidTokenError("malformed", f"malformed {what}") from None

@@ -188,7 +188,7 @@ async def _verdict(settings: HankoSettings, token: str, claims: Any, out: _Maske
     except InvalidTokenError as error:
         out.say(f"verdict: refused ({error.reason})")
         # A token that does not parse fails somewhere (a cut payload at the signature): say which part broke.
-        hint = token_shape_problem(token) or _hint(error.reason, settings, claims if isinstance(claims, dict) else {})
+        hint = token_shape_problem(token) or _hint(error.code, settings, claims if isinstance(claims, dict) else {})
         if hint:
             out.say(f"hint:    {hint}")
         return 1
@@ -204,25 +204,25 @@ async def _verdict(settings: HankoSettings, token: str, claims: Any, out: _Maske
     return 0
 
 
-def _hint(reason: str, settings: HankoSettings, claims: dict[str, Any]) -> str | None:
-    if reason == "wrong audience":
+def _hint(code: str, settings: HankoSettings, claims: dict[str, Any]) -> str | None:
+    if code == "audience":
         return (
             f"the token's aud is {_audiences(claims) or 'missing'}; set HANKO_AUDIENCE (--audience) to it "
             "(Hanko Cloud puts the project's App URL there, self-hosted Hanko its WebAuthn relying party id)"
         )
-    if reason == "wrong issuer":
+    if code == "issuer":
         return f"the token's iss is {json.dumps(claims.get('iss'))}; HANKO_ISSUER (--issuer) must equal it"
-    if reason == "not a session token":
+    if code == "not_session":
         if claims.get("sub") == _WEBHOOK_SUBJECT:
             return "this is a Hanko webhook token: it reports an event and never opens a session"
         return "Hanko session tokens carry a UUID sub and a UUID session_id"
-    if reason == "token expired" and isinstance(claims.get("exp"), (int, float)):
+    if code == "expired" and isinstance(claims.get("exp"), (int, float)):
         ago = int(time.time() - claims["exp"])
         moment = datetime.datetime.fromtimestamp(claims["exp"], tz=datetime.timezone.utc).isoformat()
         return f"it expired at {moment}, {ago} s ago; the frontend must get a new one from Hanko"
-    if reason == "unknown signing key":
+    if code == "unknown_key":
         return f"its kid is not among the keys at {settings.jwks_url}: is --api-url the project that issued it?"
-    if reason == "bad signature":
+    if code == "bad_signature":
         return "the token was changed, or signed by a key that is not Hanko's"
     return None
 

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from tornado.web import RequestHandler
 
 __all__ = [
+    "TOKEN_REFUSALS",
     "AuthenticationError",
     "ConfigurationError",
     "CrossOriginRequestError",
@@ -83,17 +84,52 @@ class MissingTokenError(AuthenticationError):
         super().__init__("No session token: send it as 'Authorization: Bearer <token>' or in the session cookie.")
 
 
+#: Why a token is refused: each stable code, and the sentence it is told with unless a raise site gives a
+#: more precise one.  Programs (metrics, logs, a client reading the JSON body) go by the code, people by the words.
+TOKEN_REFUSALS = {
+    "malformed": "malformed token",
+    "algorithm": "algorithm not allowed",
+    "unknown_key": "unknown signing key",
+    "bad_signature": "bad signature",
+    "expired": "token expired",
+    "not_yet_valid": "token not valid yet",
+    "audience": "wrong audience",
+    "issuer": "wrong issuer",
+    "not_session": "not a session token",
+    "duplicate_cookie": "more than one session cookie",
+    "session_ended": "session ended",
+    "session_refused": "refused by Hanko",
+    "not_webhook": "not a webhook token",
+    "event_mismatch": "event does not match the token",
+    "no_data": "no event data",
+}
+
+
 class InvalidTokenError(AuthenticationError):
-    """A session token was sent and refused; ``reason`` says why."""
+    """A session token was sent and refused.
+
+    ``code`` says why, as one of the keys of :data:`TOKEN_REFUSALS` (``"expired"``, ``"bad_signature"``...):
+    stable, for programs, and in the JSON body as ``reason``.  ``reason`` says it in words for people
+    (``"token expired"``) and may change between releases.
+
+    :raises ValueError: ``code`` is not one of :data:`TOKEN_REFUSALS`.
+    """
 
     error = "invalid_token"
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, code: str, reason: str | None = None) -> None:
+        if code not in TOKEN_REFUSALS:
+            raise ValueError(f"unknown refusal code {code!r}")
+        reason = reason or TOKEN_REFUSALS[code]
         super().__init__(f"The session token was refused: {reason}.")
+        self.code = code
         self.reason = reason
 
     def response_headers(self) -> dict[str, str]:
         return {"WWW-Authenticate": 'Bearer realm="hanko", error="invalid_token"'}
+
+    def response_body(self) -> dict[str, object]:
+        return {**super().response_body(), "reason": self.code}
 
 
 class CrossOriginRequestError(HankoError):

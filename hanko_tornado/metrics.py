@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 import tornado.web
 
 from hanko_tornado.errors import (
+    TOKEN_REFUSALS,
     ConfigurationError,
     CrossOriginRequestError,
     HankoError,
@@ -59,34 +60,13 @@ __all__ = [
 
 INSTALL_HINT = "pip install 'hanko-tornado[metrics]'"
 
-#: ``InvalidTokenError.reason`` sentences and their label; see :func:`reason_label` for the prefixes.
-_REASONS = {
-    "token expired": "expired",
-    "token not valid yet": "not_yet_valid",
-    "token issued in the future": "not_yet_valid",
-    "bad signature": "bad_signature",
-    "unknown signing key": "unknown_key",
-    "algorithm not allowed": "algorithm",
-    "algorithm does not match the key": "algorithm",
-    "wrong audience": "audience",
-    "wrong issuer": "issuer",
-    "not a session token": "not_session",
-    "more than one session cookie": "duplicate_cookie",
-    "session ended": "session_ended",
-    "token too large": "malformed",
-    "unsupported critical header": "malformed",
-    "unsupported payload encoding": "malformed",
-}
-_REASON_PREFIXES = (
-    ("malformed ", "malformed"),
-    ("missing or malformed ", "malformed"),
-    ("refused by Hanko", "session_refused"),
-)
+# Refusals only a webhook meets: a request's token never gets them.
+_WEBHOOK_ONLY = frozenset({"not_webhook", "event_mismatch", "no_data"})
 
-#: Every ``reason`` a refused request is counted with.
+#: Every ``reason`` a refused request is counted with: the token refusal codes and three of the request's own.
 REFUSAL_REASONS = (
     "missing",
-    *sorted(set(_REASONS.values()) | {label for _, label in _REASON_PREFIXES}),
+    *sorted(code for code in TOKEN_REFUSALS if code not in _WEBHOOK_ONLY),
     "cross_origin",
     "other",
 )
@@ -155,12 +135,7 @@ def reason_label(error: HankoError) -> str:
     if isinstance(error, SessionCheckUnavailableError):
         return "session_check_unavailable"
     if isinstance(error, InvalidTokenError):
-        label = _REASONS.get(error.reason)
-        if label is not None:
-            return label
-        for prefix, label in _REASON_PREFIXES:
-            if error.reason.startswith(prefix):
-                return label
+        return error.code
     return "other"
 
 

@@ -70,8 +70,9 @@ class HankoAuthMixin(_Handler):
     #: What the user must meet beyond a session (see :mod:`hanko_tornado.requirements`); a method's
     #: ``@requires(...)`` replaces it for that method.  Checked when there is a Hanko user, never on OPTIONS.
     hanko_requires: Requirement | None = None
-    #: Why this request was refused, once it was: the token's refusal reason (``"token expired"``), else the
-    #: error code (``"missing_token"``); for access logs (:func:`hanko_tornado.json_logs.log_request_as_json`).
+    #: Why this request was refused, once it was: the token's refusal code (``"expired"``, see
+    #: :data:`~hanko_tornado.errors.TOKEN_REFUSALS`), else the error code (``"missing_token"``); for access
+    #: logs (:func:`hanko_tornado.json_logs.log_request_as_json`).
     hanko_refusal_reason: str | None = None
     #: The token that authenticated this request, once one did, and whether the browser sent it by itself.
     _hanko_token_used: tuple[str, bool] | None = None
@@ -151,7 +152,7 @@ class HankoAuthMixin(_Handler):
         # Whoever can set a cookie on a parent domain can add a second one, and Tornado keeps the last:
         # the victim would be logged in as the attacker.  The substring count spares the parsing almost always.
         if cookies.count(cookie_name) > 1 and count_cookies(self.request.headers.get_list("Cookie"), cookie_name) > 1:
-            raise InvalidTokenError("more than one session cookie")
+            raise InvalidTokenError("duplicate_cookie")
         return self.get_cookie(cookie_name) or None
 
     @property
@@ -271,9 +272,9 @@ class HankoAuthMixin(_Handler):
         return self.hanko_session_check
 
     def _refuse(self, error: HankoError) -> None:
-        self.hanko_refusal_reason = error.reason if isinstance(error, InvalidTokenError) else error.error
+        self.hanko_refusal_reason = error.code if isinstance(error, InvalidTokenError) else error.error
         if isinstance(error, InvalidTokenError):
-            log.info("refused a session token from %s: %s", self.request.remote_ip, error.reason)
+            log.info("refused a session token from %s: %s (%s)", self.request.remote_ip, error.reason, error.code)
         elif isinstance(error, AuthenticationError):
             log.debug("no session token from %s for %s", self.request.remote_ip, self.request.path)
         self.on_hanko_refused(error)

@@ -87,7 +87,9 @@ class SessionChecker:
             if status is None:
                 return None
         if not status.valid:
-            raise InvalidTokenError(status.reason)
+            raise InvalidTokenError(
+                "session_ended" if status.reason == SESSION_ENDED else "session_refused", status.reason
+            )
         return status
 
     @property

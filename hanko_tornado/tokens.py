@@ -84,7 +84,7 @@ class TokenVerifier:
         :raises KeysUnavailableError: no signing keys could be had to check it.
         """
         if len(token) > self.settings.max_token_bytes:
-            raise InvalidTokenError("token too large")
+            raise InvalidTokenError("malformed", "token too large")
         digest = _digest(token)
         remembered = self._remembered(digest)
         if remembered is not None:
@@ -95,7 +95,7 @@ class TokenVerifier:
         self._check_session_claims(claims)
         user = HankoUser.from_claims(claims)
         if await self.revocations.has_ended_anywhere(user):
-            raise InvalidTokenError("session ended")
+            raise InvalidTokenError("session_ended")
         self._verified[digest] = (user, usable_until, key)
         if len(self._verified) > self.settings.token_cache_size:
             self._verified.popitem(last=False)
@@ -110,15 +110,15 @@ class TokenVerifier:
         :raises KeysUnavailableError: no signing keys could be had to check it.
         """
         if len(token) > self.settings.max_token_bytes:
-            raise InvalidTokenError("token too large")
+            raise InvalidTokenError("malformed", "token too large")
         alg, kid, signing_input, payload, signature = self._parse(token)
         key = self.key_store.peek(kid, alg) or await self.key_store.get_key(kid, alg)
         if key is None:
-            raise InvalidTokenError("unknown signing key")
+            raise InvalidTokenError("unknown_key")
         if key.alg != alg:
-            raise InvalidTokenError("algorithm does not match the key")
+            raise InvalidTokenError("algorithm", "algorithm does not match the key")
         if not key.verify(signing_input, signature):
-            raise InvalidTokenError("bad signature")
+            raise InvalidTokenError("bad_signature")
         return _decode_json(payload, "payload"), key
 
     def cache_info(self) -> CacheInfo:
@@ -152,7 +152,7 @@ class TokenVerifier:
             if time.time() < usable_until and self.key_store.holds(key):
                 if self._ended and self._ended.has_ended(user):
                     del self._verified[digest]
-                    raise InvalidTokenError("session ended")
+                    raise InvalidTokenError("session_ended")
                 self._verified.move_to_end(digest)
                 self._hits += 1
                 return user
@@ -166,7 +166,7 @@ class TokenVerifier:
         header, _, rest = standard.partition(b".")
         payload, _, signature = rest.partition(b".")
         if not (header and payload and signature) or b"!" in standard or b"." in signature:
-            raise InvalidTokenError("malformed token")
+            raise InvalidTokenError("malformed")
         checked = self._headers.get(header)
         if checked is None:
             checked = _check_header(_decode_json(header, "header", header=True))
@@ -186,26 +186,26 @@ class TokenVerifier:
         now, leeway = time.time(), self.settings.leeway
         exp = _numeric_date(claims, "exp")
         if exp is None:
-            raise InvalidTokenError("missing or malformed exp")
+            raise InvalidTokenError("malformed", "missing or malformed exp")
         if now >= exp + leeway:
-            raise InvalidTokenError("token expired")
+            raise InvalidTokenError("expired")
         nbf = _numeric_date(claims, "nbf")
         if nbf is not None and now + leeway < nbf:
-            raise InvalidTokenError("token not valid yet")
+            raise InvalidTokenError("not_yet_valid")
         iat = _numeric_date(claims, "iat")
         if iat is not None and now + leeway < iat:
-            raise InvalidTokenError("token issued in the future")
+            raise InvalidTokenError("not_yet_valid", "token issued in the future")
         if self.settings.audience and not _has_audience(claims.get("aud"), self.settings.audience):
-            raise InvalidTokenError("wrong audience")
+            raise InvalidTokenError("audience")
         if issuer and self.settings.issuer is not None and claims.get("iss") != self.settings.issuer:
-            raise InvalidTokenError("wrong issuer")
+            raise InvalidTokenError("issuer")
         return exp + leeway
 
     @staticmethod
     def _check_session_claims(claims: Mapping[str, Any]) -> None:
         if not (_is_uuid(claims.get("sub")) and _is_uuid(claims.get("session_id"))):
             # Hanko signs webhook tokens with the same key: only a UUID user and session make a login.
-            raise InvalidTokenError("not a session token")
+            raise InvalidTokenError("not_session")
 
 
 def verifier_for(application: tornado.web.Application) -> TokenVerifier:
@@ -233,14 +233,14 @@ def _digest(token: str) -> bytes:
 def _check_header(header: Mapping[str, Any]) -> tuple[str, str | None]:
     alg, kid = header.get("alg"), header.get("kid")
     if not isinstance(alg, str) or alg in _REFUSED_ALGORITHMS:
-        raise InvalidTokenError("algorithm not allowed")
+        raise InvalidTokenError("algorithm")
     if kid is not None and not isinstance(kid, str):
-        raise InvalidTokenError("malformed key id")
+        raise InvalidTokenError("malformed", "malformed key id")
     if "crit" in header:
         # No JWS extension is understood here, so every critical one is refused (RFC 7515 4.1.11).
-        raise InvalidTokenError("unsupported critical header")
+        raise InvalidTokenError("malformed", "unsupported critical header")
     if header.get("b64", True) is not True:
-        raise InvalidTokenError("unsupported payload encoding")
+        raise InvalidTokenError("malformed", "unsupported payload encoding")
     return alg, kid
 
 
@@ -271,9 +271,9 @@ def _decode_json(part: bytes, what: str, *, header: bool = False) -> dict[str, A
     try:
         value = decoder.decode(decode_part(part, what).decode("utf-8"))
     except (ValueError, RecursionError):
-        raise InvalidTokenError(f"malformed {what}") from None
+        raise InvalidTokenError("malformed", f"malformed {what}") from None
     if not isinstance(value, dict):
-        raise InvalidTokenError(f"malformed {what}")
+        raise InvalidTokenError("malformed", f"malformed {what}")
     return value
 
 
@@ -295,5 +295,5 @@ def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
     value = claims[name]
     # Chained comparison: also false for NaN; the bounds keep datetime conversions safe.
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= _LAST_NUMERIC_DATE:
-        raise InvalidTokenError(f"missing or malformed {name}")
+        raise InvalidTokenError("malformed", f"missing or malformed {name}")
     return value

@@ -29,7 +29,7 @@ import tornado.web
 
 from hanko_tornado.deliveries import deliveries_of
 from hanko_tornado.errors import HankoError, InvalidTokenError, KeysUnavailableError, UnavailableError
-from hanko_tornado.metrics import WebhookResult, reason_label
+from hanko_tornado.metrics import WebhookResult
 from hanko_tornado.request_verifier import request_project, request_verifier
 from hanko_tornado.session_protocol import parse_rfc3339
 from hanko_tornado.tokens import TokenVerifier
@@ -43,12 +43,6 @@ WEBHOOK_SUBJECT = "hanko webhooks"
 _MAX_BODY_BYTES = 1024 * 1024
 _MAX_EVENT_LENGTH = 128
 _RESULTS: dict[int, WebhookResult] = {400: "malformed", 401: "refused", 503: "unavailable"}
-# The refusals only a webhook has, by their fixed failure label (the rest are a session token's: metrics.reason_label).
-_WEBHOOK_REFUSALS = {
-    "not a webhook token": "not_webhook",
-    "event does not match the token": "event_mismatch",
-    "no event data": "no_data",
-}
 
 
 class WebhookEvent:
@@ -75,11 +69,11 @@ async def verify_webhook(verifier: TokenVerifier, token: str, event: str) -> Web
     claims, _ = await verifier.verify_signature(token)
     usable_until = verifier.check_times(claims, issuer=False)
     if claims.get("sub") != WEBHOOK_SUBJECT:
-        raise InvalidTokenError("not a webhook token")
+        raise InvalidTokenError("not_webhook")
     if claims.get("evt") != event:
-        raise InvalidTokenError("event does not match the token")
+        raise InvalidTokenError("event_mismatch")
     if "data" not in claims:
-        raise InvalidTokenError("no event data")
+        raise InvalidTokenError("no_data")
     return WebhookEvent(event, freeze(claims["data"]), usable_until)
 
 
@@ -235,8 +229,7 @@ def _failure_reason(error: HankoError) -> str:
     if isinstance(error, KeysUnavailableError):
         return "keys_unavailable"
     if isinstance(error, InvalidTokenError):
-        label = _WEBHOOK_REFUSALS.get(error.reason) or reason_label(error)
-        return "malformed_token" if label == "malformed" else label
+        return "malformed_token" if error.code == "malformed" else error.code
     return _status_failure(error.status_code)
 
 

@@ -64,7 +64,7 @@ class JsonLogsTest(HankoTestCase):
         response = self.fetch_with_token("/profile", token, raise_error=False)
         self.assertEqual(response.code, 401)
         (line,) = self.access()
-        self.assertEqual((line["level"], line["status"], line["reason"]), ("WARNING", 401, "token expired"))
+        self.assertEqual((line["level"], line["status"], line["reason"]), ("WARNING", 401, "expired"))
         self.assertEqual(line["request_id"], response.headers["X-Request-Id"])
         self.assertEqual(len(str(line["request_id"])), 32, "a new id: none came")
         missing = self.fetch("/profile")

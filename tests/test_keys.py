@@ -11,8 +11,8 @@ import tornado.web
 from support import captured_logs
 from tornado.testing import gen_test
 
-from hanko_tornado import HankoAuthMixin, KeyStore, verifier_for
-from hanko_tornado.keys import parse_jwks
+from hanko_tornado import HankoAuthMixin, verifier_for
+from hanko_tornado.keys import KeyStore, parse_jwks
 from hanko_tornado.testing import FakeHanko, HankoTestCase, SigningKey, fetch_concurrently
 
 

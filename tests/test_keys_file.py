@@ -13,9 +13,9 @@ import tornado.web
 from support import captured_logs
 from tornado.testing import gen_test
 
-from hanko_tornado import KeyStore
 from hanko_tornado.cache import open_entry, seal_entry
 from hanko_tornado.jwks import parse_jwks
+from hanko_tornado.keys import KeyStore
 from hanko_tornado.runner.keys_file import KeysFile
 from hanko_tornado.testing import HankoTestCase, SigningKey
 

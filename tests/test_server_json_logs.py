@@ -32,7 +32,7 @@ class JsonLogsServerTest(FakeHankoTestCase):
             {"status": 200, "path": "/protected", "method": "GET", "level": "INFO"},
         )
         refused = access[answers[1].headers["X-Request-Id"]]
-        self.assertEqual((refused["status"], refused["reason"]), (401, "token expired"))
+        self.assertEqual((refused["status"], refused["reason"]), (401, "expired"))
         missing = access[answers[2].headers["X-Request-Id"]]
         self.assertEqual((missing["reason"], missing["level"]), ("missing_token", "WARNING"))
         for token in (valid, expired):

@@ -11,7 +11,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 from tornado.testing import AsyncHTTPTestCase
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
-from hanko_tornado.cache import close_cache
+from hanko_tornado.lifecycle import close
 from hanko_tornado.settings import HankoSettings
 from hanko_tornado.testing.fake import FakeHanko
 from hanko_tornado.websocket import SUBPROTOCOL
@@ -72,12 +72,7 @@ class HankoTestCase(AsyncHTTPTestCase):
     def tearDown(self) -> None:
         # Webhooks still under way reach the application while it is whole (each gives up after 10 s).
         self.io_loop.run_sync(self.hanko.webhooks_sent, timeout=60)
-        for owner in (self._app.settings.get("hanko_verifier"), self._app.settings.get("hanko_projects")):
-            if owner is not None:
-                self.io_loop.run_sync(owner.close)
-        settings = self._app.settings.get("hanko")
-        if isinstance(settings, HankoSettings) and settings.cache is not None:
-            self.io_loop.run_sync(lambda: close_cache(settings.cache))  # a Redis cache's connections too
+        self.io_loop.run_sync(lambda: close(self._app))
         self.io_loop.run_sync(self.hanko.stop)
         super().tearDown()
 
