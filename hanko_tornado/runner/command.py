@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import tornado.netutil
 import tornado.web
 
-from hanko_tornado.admin import HankoAdminSettings, close_admin
+from hanko_tornado.admin import HankoAdminSettings
 from hanko_tornado.cors import CorsSettings
 from hanko_tornado.errors import ConfigurationError
 from hanko_tornado.json_logs import log_as_json, log_requests_as_json
@@ -135,16 +135,5 @@ def _serve_one(
         log_requests_as_json(app)
     limits = {"/webhooks/hanko": max(settings.options.max_body_size, WEBHOOK_MAX_BODY_SIZE)}
     where = f"http://{settings.host}:{settings.port}"
-    asyncio.run(
-        serve(
-            app,
-            sockets,
-            where,
-            settings.options,
-            body_limits=limits,
-            link=link,
-            keys_file=keys_file,
-            close=lambda: close_admin(app),
-        )
-    )
+    asyncio.run(serve(app, sockets, where, settings.options, body_limits=limits, link=link, keys_file=keys_file))
     return 0
