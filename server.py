@@ -193,9 +193,10 @@ def make_app(
     The login page loads Hanko's elements from ``elements_url``, by default from ``node_modules``.
     ``dev_token``: offered as a cookie.  With ``admin`` settings, the admin routes use Hanko's admin API
     (501 without), and readiness and metrics report whether Hanko still has the webhook switched on.
+    Tornado's cross-origin protection (6.6+) is on by default; the mixin's own check works either way.
     """
     hanko = metrics_when_installed(hanko)
-    installed = (ELEMENTS_DIR / "elements.js").is_file()  # pinned by package-lock.json
+    installed = (ELEMENTS_DIR / "elements.js").is_file()
     if not installed:  # the login page says how to install them
         log.info("not serving %s: hanko-elements is not installed (npm ci)", ELEMENTS_ROUTE)
     elif elements_url is None:
