@@ -22,6 +22,7 @@ from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
+from hanko_tornado.numeric_date import is_numeric_date
 from hanko_tornado.settings import HankoSettings
 
 __all__ = ["SESSION_ENDED", "SessionStatus", "ask_hanko", "parse_rfc3339"]
@@ -163,7 +164,7 @@ def _optional_time(answer: dict[str, Any], name: str) -> datetime.datetime | Non
 
 
 def _finite(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 253402300800:
+    if not is_numeric_date(value):
         raise ValueError("not a time")
     return float(value)
 

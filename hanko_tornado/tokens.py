@@ -25,6 +25,7 @@ from hanko_tornado.base64url import decode_part, to_standard_base64
 from hanko_tornado.errors import InvalidTokenError
 from hanko_tornado.keys import KeyStore, VerificationKey
 from hanko_tornado.metrics import recorder_for
+from hanko_tornado.numeric_date import is_numeric_date
 from hanko_tornado.revocations import EndedSessions, Revocations
 from hanko_tornado.sessions import SessionChecker
 from hanko_tornado.settings import HankoSettings
@@ -33,7 +34,6 @@ from hanko_tornado.user import HankoUser
 __all__ = ["CacheInfo", "TokenVerifier", "verifier_for"]
 
 _REFUSED_ALGORITHMS = frozenset({"none", "HS256", "HS384", "HS512"})
-_LAST_NUMERIC_DATE = 253402300799  # 9999-12-31T23:59:59Z
 _HEADERS_REMEMBERED = 64
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -293,7 +293,6 @@ def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
     if name not in claims:
         return None
     value = claims[name]
-    # Chained comparison: also false for NaN; the bounds keep datetime conversions safe.
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= _LAST_NUMERIC_DATE:
+    if not is_numeric_date(value):
         raise InvalidTokenError("malformed", f"missing or malformed {name}")
     return value

@@ -15,6 +15,7 @@ from tornado.httpserver import HTTPServer
 from tornado.routing import URLSpec
 from tornado.testing import bind_unused_port
 
+from hanko_tornado.numeric_date import is_numeric_date
 from hanko_tornado.settings import HankoSettings
 from hanko_tornado.testing.admin import FakeAdmin
 from hanko_tornado.testing.keys import SigningKey
@@ -259,7 +260,7 @@ class FakeHanko:
         session, user = payload.get("session_id"), payload.get("sub")
         if isinstance(session, str) and isinstance(user, str) and session not in self.sessions:
             exp = payload.get("exp")
-            exp = exp if isinstance(exp, int) and 0 <= exp < 253402300800 else now + lifetime  # a time Hanko can store
+            exp = exp if isinstance(exp, int) and is_numeric_date(exp) else now + lifetime  # a time Hanko can store
             self.start_session(FakeSession(session, user, now, exp, time.time()))
         return self._sign(payload, key, headers)
 
