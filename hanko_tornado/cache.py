@@ -23,17 +23,10 @@ from urllib.parse import urlsplit
 
 from aiocache import SimpleMemoryCache
 
+from hanko_tornado.backends import close_cache, is_shared, store_for
 from hanko_tornado.metrics import NO_METRICS, Recorder
 from hanko_tornado.sealing import ENTRY_FORMAT, MIN_SECRET_LENGTH, open_entry, seal_entry
-from hanko_tornado.store import (
-    CACHE_OPERATION_TIMEOUT,
-    MAX_ENTRY_BYTES,
-    SharedStore,
-    Value,
-    close_cache,
-    is_shared,
-    store_for,
-)
+from hanko_tornado.store import CACHE_OPERATION_TIMEOUT, MAX_ENTRY_BYTES, SharedStore, Value
 
 log = logging.getLogger("hanko_tornado")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import tornado.web
 
+from hanko_tornado.backends import close_cache
 from hanko_tornado.settings import HankoSettings
-from hanko_tornado.store import close_cache
 
 __all__ = ["close"]
 

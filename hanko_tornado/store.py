@@ -15,12 +15,12 @@ read hundreds of megabytes.
 Adapters: :class:`MemoryStore` (any aiocache cache: this process's memory, or
 a cache of the application's own) and :class:`~hanko_tornado.redis_store.RedisStore`
 (one Redis or Valkey node, Sentinel, Cluster; built by
-:func:`~hanko_tornado.redis_urls.store_from_url`).
+:func:`~hanko_tornado.redis_urls.store_from_url`); :mod:`hanko_tornado.backends`
+picks the adapter for a cache.  This module imports neither backend's module.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -33,9 +33,6 @@ __all__ = [
     "MemoryStore",
     "SharedStore",
     "Subscription",
-    "close_cache",
-    "is_shared",
-    "store_for",
 ]
 
 #: Seconds one store operation may take: a slow Redis must not hold requests up.
@@ -170,43 +167,3 @@ class MemoryStore:
 
     async def close(self) -> None:
         await self.cache.close()
-
-
-def store_for(cache: Any) -> SharedStore:
-    """``cache`` as a :class:`SharedStore`: a store as it is, an aiocache cache adapted (``None``: memory).
-
-    aiocache's own ``RedisCache`` is adapted to its redis-py client, so that it can publish too.
-    """
-    if isinstance(cache, SharedStore):
-        return cache
-    client = getattr(cache, "client", None)
-    if client is not None and _is_redis_client(client):
-        from hanko_tornado.redis_store import RedisStore
-
-        # aiocache adds its namespace to keys (build_key, or _build_key before 0.12's rename)
-        build_key = getattr(cache, "build_key", None) or getattr(cache, "_build_key", None)
-        return RedisStore(client, description="aiocache RedisCache", key=build_key)
-    return MemoryStore(cache)
-
-
-def is_shared(cache: Any) -> bool:
-    """Whether other processes may read and write ``cache`` (anything but this process's memory)."""
-    return cache is not None and store_for(cache).shared
-
-
-async def close_cache(cache: Any) -> None:
-    """Release ``cache``'s connections (a store, or an aiocache cache); once on shutdown, when nothing uses it.
-
-    aiocache 0.12's ``RedisCache.close()`` calls redis-py's ``close()``,
-    deprecated since redis-py 5.0.1: its client is closed with ``aclose()``
-    instead.  Bounded to :data:`CACHE_OPERATION_TIMEOUT`, like every store operation.
-    """
-    await asyncio.wait_for(store_for(cache).close(), CACHE_OPERATION_TIMEOUT)
-
-
-def _is_redis_client(client: object) -> bool:
-    try:
-        from redis.asyncio import Redis
-    except ImportError:  # no Redis support installed, so no Redis cache
-        return False
-    return isinstance(client, Redis)

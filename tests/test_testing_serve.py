@@ -23,6 +23,9 @@ from hanko_tornado import HankoAuthMixin, HankoSettings
 STARTUP_SECONDS = 120  # an upper bound for a busy machine: key generation and start-up
 
 
+FRONTEND = "http://localhost:3000"
+
+
 class FakeProcess:
     """``python -m hanko_tornado.testing`` running, its stdout read line by line with an upper bound on each wait."""
 
@@ -79,7 +82,7 @@ class StandAloneFakeTest(AsyncHTTPTestCase):
     def setUp(self) -> None:
         self.events: list[str] = []
         super().setUp()
-        self.fake = FakeProcess("--mint", "--webhook", self.get_url("/hook"))
+        self.fake = FakeProcess("--mint", "--webhook", self.get_url("/hook"), "--cors-origin", FRONTEND)
         first, second = self.fake.read_line(), self.fake.read_line()
         self.assertTrue(first.startswith("HANKO_API_URL=http://127.0.0.1:"), first)
         self.assertTrue(second.startswith("HANKO_TOKEN="), "the token printed, as --mint asks")
@@ -129,6 +132,15 @@ class StandAloneFakeTest(AsyncHTTPTestCase):
         response = await self.protected(self.printed_token)
         self.assertEqual(response.code, 200, response.body)
         self.assertEqual(json.loads(response.body)["email"], "user@example.com")
+
+    @gen_test(timeout=120)
+    async def test_the_frontend_origin_named_gets_hankos_cors_and_another_none(self) -> None:
+        allowed = await self.control("GET", "/.well-known/jwks.json", Origin=FRONTEND)
+        self.assertEqual(allowed.headers.get("Access-Control-Allow-Origin"), FRONTEND)
+        self.assertEqual(allowed.headers.get("Access-Control-Allow-Credentials"), "true")
+        for other in ("http://localhost:8888", "https://evil.example"):
+            refused = await self.control("GET", "/.well-known/jwks.json", Origin=other)
+            self.assertNotIn("Access-Control-Allow-Origin", refused.headers, other)
 
     @gen_test(timeout=120)
     async def test_minted_tokens_sessions_logout_and_webhooks(self) -> None:
@@ -201,6 +213,8 @@ class CommandLineTest(AsyncHTTPTestCase):
             (["--port", "70000"], "not a port"),
             (["--session-limit", "0"], "at least 1"),
             (["--path", "tenant"], "starts with /"),
+            (["--cors-origin", "http://localhost:3000/app"], "an origin"),
+            (["--cors-origin", "localhost:3000"], "an origin"),
         ):
             result = run_fake(*arguments)
             self.assertEqual(result.returncode, 2, arguments)

@@ -6,12 +6,12 @@ import asyncio
 import logging
 import signal
 import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 
 import tornado.web
 
-from hanko_tornado.cache import close_cache
 from hanko_tornado.keys import KeyStore
+from hanko_tornado.lifecycle import close
 from hanko_tornado.runner.graceful import STOPPING, GracefulHTTPServer
 from hanko_tornado.runner.keys_file import KeysFile
 from hanko_tornado.runner.options import ServeOptions
@@ -36,13 +36,14 @@ async def serve(
     body_limits: Mapping[str, int] | None = None,
     link: WorkerLink | None = None,
     keys_file: KeysFile | None = None,
-    close: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    """Serve ``app`` on ``sockets`` until SIGTERM, SIGINT or the end of the parent's lifeline.
+    """Serve ``app`` on ``sockets`` until SIGTERM, SIGINT or the end of the parent's lifeline, then close it.
 
-        SIGTERM and the lifeline stop it as :mod:`~hanko_tornado.runner.graceful` says, ``shutdown_delay``
-        first; SIGINT (Ctrl-C) skips the delay, and so does a second signal.  ``keys_file``, when given,
-    X
+    SIGTERM and the lifeline stop it as :mod:`~hanko_tornado.runner.graceful` says, ``shutdown_delay``
+    first; SIGINT (Ctrl-C) skips the delay, and so does a second signal.  ``keys_file``, when given, is
+    where the verifier's key store starts from (if the copy is usable) and the key set held is copied to.
+    Once the requests are drained, :func:`hanko_tornado.close` closes everything the application's Hanko
+    objects hold.
     """
     if keys_file is not None:
         _seed_verifier(app, keys_file)
@@ -84,11 +85,7 @@ async def serve(
         )
     if syncing is not None:
         syncing.cancel()
-    await verifier.close()
-    if close is not None:
-        await close()
-    if verifier.settings.cache is not None:
-        await close_cache(verifier.settings.cache)
+    await close(app)
     log.info("stopped")
 
 

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from hanko_tornado.settings import is_loopback_host
 from hanko_tornado.testing.control import control_routes
 from hanko_tornado.testing.fake import FakeHanko
+from hanko_tornado.testing.tenant import HANKO_DEFAULT_CORS_ORIGINS
 
 __all__ = ["main", "parser"]
 
@@ -52,6 +53,13 @@ def parser() -> argparse.ArgumentParser:
     arguments.add_argument(
         "--webhook", action="append", default=[], metavar="URL", help="post Hanko's session and user events here"
     )
+    arguments.add_argument(
+        "--cors-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="a frontend origin that may call with credentials, as Hanko's CORS allows (repeat for several; "
+        "default: http://localhost:8888, Hanko's own)",
+    )
     arguments.add_argument("--mint", action="store_true", help="print HANKO_TOKEN=<a session token> after the URL")
     return arguments
 
@@ -72,6 +80,10 @@ def _problem(options: argparse.Namespace) -> str | None:
             return f"--webhook {url!r}: an http(s) URL on loopback (127.0.0.1, ::1 or localhost)"
     if options.path and not options.path.startswith("/"):
         return f"--path {options.path!r}: starts with /"
+    for origin in options.cors_origin or ():
+        parts = urllib.parse.urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or f"{parts.scheme}://{parts.netloc}" != origin:
+            return f"--cors-origin {origin!r}: an origin, scheme://host[:port] with no path (http://localhost:3000)"
     return None
 
 
@@ -86,6 +98,7 @@ async def serve(options: argparse.Namespace) -> None:
         cookie_name=options.cookie_name,
         session_limit=options.session_limit,
         port=options.port,
+        cors_origins=tuple(options.cors_origin or HANKO_DEFAULT_CORS_ORIGINS),
     )
     for url in options.webhook:
         hanko.register_webhook(url)
