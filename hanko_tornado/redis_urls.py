@@ -116,7 +116,10 @@ def _options(query: str, scheme: str, masked: str) -> dict[str, str]:
     options: dict[str, str] = {}
     for name, value in parse_qsl(query, keep_blank_values=True):
         if name not in allowed or name in options:
-            why = "TLS options need rediss://" if name in _TLS_OPTIONS else f"allowed: {', '.join(sorted(allowed))}"
+            if name in _TLS_OPTIONS:
+                why = "TLS options need rediss://"
+            else:
+                why = f"allowed here: {', '.join(sorted(allowed))}" if allowed else "this URL takes no options"
             raise ConfigurationError("cache_url", f"unknown or repeated option {quote(name)!r} ({why}): {masked}")
         options[name] = value
     return options

@@ -81,6 +81,19 @@ class RedisUrlTest(unittest.TestCase):
             self.assertNotIn("hunter2", message)
             self.assertNotIn("\n", message)
 
+    def test_an_unknown_option_names_what_this_url_allows(self) -> None:
+        for url, says in (
+            ("redis://h/0?nope=1", "this URL takes no options"),
+            ("rediss://h/0?nope=1", "allowed here: ssl_ca_certs"),
+            ("redis+sentinel://s1,s2/mymaster?nope=1", "allowed here: sentinel_password, sentinel_username"),
+        ):
+            with self.subTest(url=url), self.assertRaises(ConfigurationError) as caught:
+                HankoSettings.from_env(
+                    {"HANKO_API_URL": "https://x.hanko.io", "HANKO_CACHE_URL": url, "HANKO_CACHE_SECRET": SECRET}
+                )
+            self.assertIn("unknown or repeated option 'nope'", str(caught.exception))
+            self.assertIn(says, str(caught.exception))
+
     def test_a_tls_file_that_is_not_a_certificate_is_refused_at_start_up(self) -> None:
         tls = Certificates()
         with self.assertRaisesRegex(ConfigurationError, "cannot use its TLS files"):
