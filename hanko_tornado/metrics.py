@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
-from typing import Any, Literal, Protocol, get_args
+from typing import Literal, Protocol, get_args
 
 from hanko_tornado.errors import (
     TOKEN_REFUSALS,
@@ -209,15 +209,3 @@ class Recorder:
 
 #: The recorder of everything built without metrics.
 NO_METRICS = Recorder()
-
-# TEMPORARY, until their callers import them from hanko_tornado.prometheus (issue 26): the names that moved there.
-# Delete this, and the import edge back up that it is, once __init__.py, runner/ and admin/health.py have moved.
-_MOVED_TO_PROMETHEUS = frozenset({"MetricsHandler", "PrometheusRecorder", "recorder_for", "registry_for"})
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED_TO_PROMETHEUS:
-        from hanko_tornado import prometheus
-
-        return getattr(prometheus, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
