@@ -25,7 +25,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from hanko_tornado.numeric_date import is_numeric_date
 from hanko_tornado.settings import HankoSettings
 
-__all__ = ["SESSION_ENDED", "SessionStatus", "ask_hanko", "parse_rfc3339", "validate_url"]
+__all__ = ["SESSION_ENDED", "SessionStatus", "ask_hanko", "parse_rfc3339"]
 
 #: The reason of Hanko's ``is_valid: false``: the user logged out, or the session was deleted.
 SESSION_ENDED = "session ended"
@@ -34,11 +34,6 @@ _VERDICTS = frozenset({400, 401, 403, 404})
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
 )
-
-
-def validate_url(settings: HankoSettings) -> str:
-    """Where Hanko answers about sessions: ``/sessions/validate`` under the API URL."""
-    return f"{settings.api_url}/sessions/validate"
 
 
 def parse_rfc3339(text: Any) -> datetime.datetime:
@@ -121,6 +116,7 @@ async def ask_hanko(
 
     :raises ValueError: Hanko could not answer (5xx, unreadable); transport errors raise as they come.
     """
+    url = f"{settings.api_url}/sessions/validate"
     headers = {"Accept": "application/json"}
     if renew is None:
         renew = settings.session_check == "renew"
@@ -131,7 +127,7 @@ async def ask_hanko(
         method, body = "GET", None
         headers["Authorization"] = f"Bearer {token}"
     request = HTTPRequest(
-        validate_url(settings),
+        url,
         method=method,
         body=body,
         headers=headers,
