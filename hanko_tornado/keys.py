@@ -37,8 +37,6 @@ from hanko_tornado.settings import HankoSettings
 
 __all__ = ["KeySetStatus", "KeyStore", "KeyStoreSeed"]
 
-log = logging.getLogger("hanko_tornado")
-
 
 class KeyStoreSeed(NamedTuple):
     """What a new key store may start from: the key set another store held, and when it last fetched.
