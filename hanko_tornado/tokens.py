@@ -20,12 +20,15 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import tornado.web
+from aiocache import SimpleMemoryCache
 
 from hanko_tornado.base64url import decode_part, to_standard_base64
+from hanko_tornado.cache import SealedCache
 from hanko_tornado.errors import InvalidTokenError
-from hanko_tornado.keys import KeyStore, VerificationKey
-from hanko_tornado.metrics import recorder_for
+from hanko_tornado.jwks import VerificationKey
+from hanko_tornado.keys import KeyStore, KeyStoreSeed
 from hanko_tornado.numeric_date import is_numeric_date
+from hanko_tornado.prometheus import recorder_for
 from hanko_tornado.revocations import EndedSessions, Revocations
 from hanko_tornado.sessions import SessionChecker
 from hanko_tornado.settings import HankoSettings
@@ -55,27 +58,29 @@ class TokenVerifier:
     """Verifies Hanko session tokens for one application.
 
     :param settings: what a valid token must carry and where the keys are.
-    :param key_store: where keys come from; one is made from ``settings`` by default.
+    :param seed: what its key store starts from (another store's :meth:`~hanko_tornado.keys.KeyStore.seed`).
     :param ended: the ended sessions to refuse, when they must outlive this verifier (shared by the
         verifiers of one Hanko tenant, as :class:`~hanko_tornado.projects.HankoProjects` does); its own by default.
     """
 
     def __init__(
-        self, settings: HankoSettings, key_store: KeyStore | None = None, *, ended: EndedSessions | None = None
+        self, settings: HankoSettings, *, seed: KeyStoreSeed | None = None, ended: EndedSessions | None = None
     ) -> None:
         self.settings = settings
-        self.key_store = key_store or KeyStore(settings)
-        self.session_checker = SessionChecker(settings, self.key_store)
+        #: Where the mixin counts authentications; it reads this verifier's cache counters at scrape time.
+        self.metrics = recorder_for(settings.metrics)
+        #: The cache shared with other processes (the settings' one, or this process's memory).
+        self.cache = SealedCache(settings.cache or SimpleMemoryCache(), settings.cache_secret, recorder=self.metrics)
+        self.key_store = KeyStore(settings, cache=self.cache, recorder=self.metrics, seed=seed)
+        self.session_checker = SessionChecker(settings, cache=self.cache, recorder=self.metrics)
         #: Sessions and users that Hanko's webhooks said ended: their tokens are refused.
-        self.revocations = Revocations(settings, self.key_store.get_cache, self._forget_all, ended=ended)
+        self.revocations = Revocations(settings, cache=self.cache, forget=self._forget_all, ended=ended)
         self._ended = self.revocations.ended  # read on the hot path: one attribute, falsy while empty
         self._verified: collections.OrderedDict[bytes, _Verified] = collections.OrderedDict()
         self._hits = self._misses = 0
         # Headers seen before, already checked: every token a key signs shares one (bounded, cleared when full).
         self._headers: dict[bytes, tuple[str, str | None]] = {}
-        #: Where the mixin counts authentications; it reads this verifier's cache counters at scrape time.
-        self.metrics = recorder_for(settings)
-        self.metrics.watch(self)
+        self.metrics.watch(self, key_status=self.key_store.status, token_cache=self.cache_info)
 
     async def verify_token(self, token: str) -> HankoUser:
         """The user that ``token`` speaks for.

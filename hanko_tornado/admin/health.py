@@ -28,7 +28,7 @@ from hanko_tornado.admin.client import HankoAdminClient, admin_client_for
 from hanko_tornado.admin.errors import HankoAdminError
 from hanko_tornado.admin.models import Webhook, Webhooks
 from hanko_tornado.health import ReadinessHandler, readiness
-from hanko_tornado.metrics import registry_for
+from hanko_tornado.prometheus import registry_for
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric

@@ -229,7 +229,8 @@ def metadata_cache_for(application: tornado.web.Application) -> MetadataCache:
     cache = application.settings.get("hanko_admin_metadata")
     if cache is None:
         client = admin_client_for(application)
-        get_shared = verifier_for(application).key_store.get_cache if "hanko" in application.settings else None
+        shared = verifier_for(application).cache if "hanko" in application.settings else None
+        get_shared = None if shared is None else lambda: shared
         cache = application.settings["hanko_admin_metadata"] = MetadataCache(client, get_shared)
     assert isinstance(cache, MetadataCache)
     return cache

@@ -15,7 +15,8 @@ from typing import Any
 
 from hanko_tornado.admin import AdminReadinessHandler, HankoAdminSettings
 from hanko_tornado.health import LivenessHandler
-from hanko_tornado.metrics import INSTALL_HINT, MetricsHandler, metrics_available, registry_for
+from hanko_tornado.metrics import INSTALL_HINT, metrics_available
+from hanko_tornado.prometheus import MetricsHandler, registry_for
 from hanko_tornado.runner.graceful import StoppingReadinessHandler
 from hanko_tornado.settings import HankoSettings
 

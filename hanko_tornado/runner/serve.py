@@ -117,7 +117,7 @@ def _seed_verifier(app: tornado.web.Application, keys_file: KeysFile) -> None:
         return
     seed = keys_file.read()
     if seed is not None:
-        app.settings["hanko_verifier"] = TokenVerifier(settings, KeyStore(settings, seed=seed))
+        app.settings["hanko_verifier"] = TokenVerifier(settings, seed=seed)
 
 
 async def _sync_keys_file(key_store: KeyStore, keys_file: KeysFile) -> None:
