@@ -46,7 +46,7 @@ async def readiness(
     if require_shared_cache is None:
         require_shared_cache = settings.require_shared_cache
     _, shared_cache = await asyncio.gather(
-        _look_for_keys(verifier.key_store, wait), _shared_cache_state(verifier.key_store.get_cache(), wait)
+        _look_for_keys(verifier.key_store, wait), _shared_cache_state(verifier.cache, wait)
     )
     keys = verifier.key_store.status()
     problems = []

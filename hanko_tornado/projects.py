@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 
 from tornado.httputil import HTTPServerRequest
 
-from hanko_tornado.keys import KeyStore, KeyStoreSeed
+from hanko_tornado.keys import KeyStoreSeed
 from hanko_tornado.revocations import EndedSessions
 from hanko_tornado.settings import HankoSettings
 from hanko_tornado.tokens import TokenVerifier
@@ -153,8 +153,7 @@ class HankoProjects:
 
     def _made(self, settings: HankoSettings) -> TokenVerifier:
         tenant = self._tenant(settings.api_url)
-        key_store = KeyStore(settings, seed=tenant.seed)
-        return TokenVerifier(settings, key_store, ended=tenant.ended)
+        return TokenVerifier(settings, seed=tenant.seed, ended=tenant.ended)
 
     def _tenant(self, api_url: str) -> _Tenant:
         tenant = self._tenants.get(api_url)
