@@ -12,7 +12,6 @@ import tornado.web
 from hanko_tornado.errors import ConfigurationError, CrossOriginRequestError, write_json_error
 
 __all__ = [
-    "CROSS_ORIGIN_MESSAGE",
     "CorsHandler",
     "CorsSettings",
     "TolerantOriginCheck",
@@ -20,7 +19,7 @@ __all__ = [
     "origin_matches_host",
 ]
 
-CROSS_ORIGIN_MESSAGE = CrossOriginRequestError().message
+_CROSS_ORIGIN_MESSAGE = CrossOriginRequestError().message
 
 
 def _normalize_origin(origin: str) -> str:
@@ -182,7 +181,7 @@ class CorsHandler(TolerantOriginCheck, tornado.web.RequestHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         if status_code == 403 and self._is_cross_origin_refusal(kwargs.get("exc_info")):
-            write_json_error(self, "cross_origin_request", CROSS_ORIGIN_MESSAGE)
+            write_json_error(self, "cross_origin_request", _CROSS_ORIGIN_MESSAGE)
         else:
             write_json_error(self)
 
