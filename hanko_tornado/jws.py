@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from hanko_tornado.base64url import decode_part, to_standard_base64
 from hanko_tornado.errors import InvalidTokenError
@@ -23,15 +23,9 @@ _REFUSED_ALGORITHMS = frozenset({"none", "HS256", "HS384", "HS512"})
 _HEADERS_REMEMBERED = 64
 
 
-class ParsedToken(NamedTuple):
-    """A compact JWS taken apart: what its signature check needs, and its payload still encoded."""
-
-    alg: str
-    kid: str | None
-    signing_input: bytes
-    #: The payload in standard base64, for :func:`decode_json` once the signature holds.
-    payload: bytes
-    signature: bytes
+#: A compact JWS taken apart: its algorithm, key id, signing input, payload (standard base64, for
+#: :func:`decode_json` once the signature holds) and signature (a plain tuple: made for every new token).
+ParsedToken = tuple[str, "str | None", bytes, bytes, bytes]
 
 
 class CompactParser:
@@ -60,7 +54,7 @@ class CompactParser:
             self._headers[header] = checked
         alg, kid = checked
         signing_input = raw[: len(header) + 1 + len(payload)]
-        return ParsedToken(alg, kid, signing_input, payload, decode_part(signature, "signature"))
+        return alg, kid, signing_input, payload, decode_part(signature, "signature")
 
 
 def _check_header(header: Mapping[str, Any]) -> tuple[str, str | None]:

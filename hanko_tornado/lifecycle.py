@@ -63,14 +63,20 @@ class ApplicationState:
             await self.verifier.close()
 
 
-_STATES: weakref.WeakKeyDictionary[tornado.web.Application, ApplicationState] = weakref.WeakKeyDictionary()
+# Keyed by a weak reference to each application, dropped with it (a WeakKeyDictionary without its Python-level
+# get: this is read on every request).
+_STATES: dict[weakref.ref[tornado.web.Application], ApplicationState] = {}
+
+
+def _forget(application: weakref.ref[tornado.web.Application]) -> None:
+    _STATES.pop(application, None)
 
 
 def state_of(application: tornado.web.Application) -> ApplicationState:
-    """The Hanko objects of ``application``, made (empty) on first use."""
-    state = _STATES.get(application)
+    """The Hanko objects of ``application``, made (empty) on first use; they go when the application goes."""
+    state = _STATES.get(weakref.ref(application))
     if state is None:
-        state = _STATES[application] = ApplicationState()
+        state = _STATES[weakref.ref(application, _forget)] = ApplicationState()
     return state
 
 
@@ -79,7 +85,7 @@ def verifier_for(application: tornado.web.Application) -> TokenVerifier:
 
     :raises TypeError: the application has neither (``hanko=HankoSettings(...)`` is needed).
     """
-    state = _STATES.get(application)  # every request's path: one lookup when the verifier is there
+    state = _STATES.get(weakref.ref(application))  # every request's path: one lookup when the verifier is there
     if state is not None and state.verifier is not None:
         return state.verifier
     state = state_of(application)
@@ -103,7 +109,7 @@ async def close(application: tornado.web.Application) -> None:
     safe on any application, with or without a ``hanko`` setting.  What is closed stays closed: a request after it
     is answered 503.
     """
-    state = _STATES.get(application)
+    state = _STATES.get(weakref.ref(application))
     if state is not None:
         await state.close()
     given = application.settings.get("hanko_verifier")

@@ -28,10 +28,10 @@ class CompactParserTest(unittest.TestCase):
 
     def test_a_token_is_taken_apart(self) -> None:
         text = token({"alg": "RS256", "kid": "k1"})
-        parsed = CompactParser().parse(text)
-        self.assertEqual((parsed.alg, parsed.kid, parsed.signature), ("RS256", "k1", b"signature"))
-        self.assertEqual(parsed.signing_input, text.rsplit(".", 1)[0].encode())
-        self.assertEqual(decode_json(parsed.payload, "payload"), {"sub": "x"})
+        alg, kid, signing_input, payload, signature = CompactParser().parse(text)
+        self.assertEqual((alg, kid, signature), ("RS256", "k1", b"signature"))
+        self.assertEqual(signing_input, text.rsplit(".", 1)[0].encode())
+        self.assertEqual(decode_json(payload, "payload"), {"sub": "x"})
 
     def test_what_no_hanko_token_carries_is_refused(self) -> None:
         for header in ({"alg": "none"}, {"alg": "HS256", "kid": "k"}, {"kid": "k"}, {"alg": 256}):
@@ -61,7 +61,7 @@ class CompactParserTest(unittest.TestCase):
         for kid in range(200):
             parser.parse(token({"alg": "RS256", "kid": str(kid)}))
         self.assertLessEqual(len(parser._headers), 64)
-        self.assertEqual(parser.parse(token({"alg": "RS256", "kid": "199"})).kid, "199")
+        self.assertEqual(parser.parse(token({"alg": "RS256", "kid": "199"}))[1], "199")
 
     def test_a_payload_that_is_not_an_object_is_malformed(self) -> None:
         with self.assertRaises(InvalidTokenError):
