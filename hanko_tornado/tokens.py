@@ -7,18 +7,16 @@ with the one algorithm that the matched key allows, so that ``alg: none``,
 HMAC and algorithm swaps can never get through.  Tokens that verified once are
 remembered (by SHA-256) until their ``exp`` or until their key leaves the JWKS.
 
-The verifier owns what checking a token takes, and makes each part once: the
-recorder of its metrics, the sealed shared cache, the key store, the session
-checker and the record of ended sessions, each handed what it needs.  Handlers
-ask it one question, :meth:`TokenVerifier.authenticate` (after the
-never-waiting :meth:`TokenVerifier.remembered_user`).
+The verifier makes each part it owns once (the recorder, the sealed shared
+cache, the key store, the session checker, the ended sessions) and hands each
+what it needs.  Handlers ask it :meth:`~TokenVerifier.remembered_user` (never
+waits), then :meth:`~TokenVerifier.authenticate`.
 """
 
 from __future__ import annotations
 
 import collections
 import hashlib
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal, NamedTuple
@@ -26,19 +24,17 @@ from typing import Any, Literal, NamedTuple
 from aiocache import SimpleMemoryCache
 
 from hanko_tornado._pre_contract import KeyStore, Revocations, SealedCache, SessionChecker, watch
+from hanko_tornado.claims import check_session_claims, check_times
 from hanko_tornado.errors import InvalidTokenError
 from hanko_tornado.jws import CompactParser, decode_json
 from hanko_tornado.keys import KeyStoreSeed, VerificationKey
 from hanko_tornado.metrics import recorder_for
-from hanko_tornado.numeric_date import is_numeric_date
 from hanko_tornado.revocations import EndedSessions
 from hanko_tornado.session_protocol import SessionStatus
 from hanko_tornado.settings import HankoSettings
 from hanko_tornado.user import HankoUser
 
 __all__ = ["Authenticated", "CacheInfo", "TokenVerifier"]
-
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 class CacheInfo(NamedTuple):
@@ -148,7 +144,7 @@ class TokenVerifier:
         self._tokens.misses += 1
         claims, key = await self.verify_signature(token)
         usable_until = self.check_times(claims)
-        _check_session_claims(claims)
+        check_session_claims(claims)
         user = HankoUser.from_claims(claims)
         if await self.revocations.has_ended_anywhere(user):
             raise InvalidTokenError("session_ended")
@@ -216,23 +212,7 @@ class TokenVerifier:
         :returns: until when the token may be used (its ``exp`` plus leeway).
         :raises InvalidTokenError: naming the claim that failed.
         """
-        now, leeway = time.time(), self.settings.leeway
-        exp = _numeric_date(claims, "exp")
-        if exp is None:
-            raise InvalidTokenError("malformed", "missing or malformed exp")
-        if now >= exp + leeway:
-            raise InvalidTokenError("expired")
-        nbf = _numeric_date(claims, "nbf")
-        if nbf is not None and now + leeway < nbf:
-            raise InvalidTokenError("not_yet_valid")
-        iat = _numeric_date(claims, "iat")
-        if iat is not None and now + leeway < iat:
-            raise InvalidTokenError("not_yet_valid", "token issued in the future")
-        if self.settings.audience and not _has_audience(claims.get("aud"), self.settings.audience):
-            raise InvalidTokenError("audience")
-        if issuer and self.settings.issuer is not None and claims.get("iss") != self.settings.issuer:
-            raise InvalidTokenError("issuer")
-        return exp + leeway
+        return check_times(claims, self.settings, issuer=issuer)
 
     def cache_info(self) -> CacheInfo:
         """How the verified-token cache is doing."""
@@ -266,38 +246,6 @@ class TokenVerifier:
         return None
 
 
-def _check_session_claims(claims: Mapping[str, Any]) -> None:
-    if not (_is_uuid(claims.get("sub")) and _is_uuid(claims.get("session_id"))):
-        # Hanko signs webhook tokens with the same key: only a UUID user and session make a login.
-        raise InvalidTokenError("not_session")
-
-
-def _is_uuid(value: Any) -> bool:
-    """Whether ``value`` is a UUID string in its canonical 8-4-4-4-12 form, as Hanko writes them."""
-    return isinstance(value, str) and _UUID.fullmatch(value) is not None
-
-
 def _digest(token: str) -> bytes:
     """What the verified-token cache knows a token by: the process keeps no token itself."""
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
-
-
-def _has_audience(aud: Any, accepted: tuple[str, ...]) -> bool:
-    """Whether ``aud`` (one string or a list of them) names an accepted audience."""
-    if isinstance(aud, str):
-        return aud in accepted
-    if isinstance(aud, list):
-        for audience in aud:
-            if isinstance(audience, str) and audience in accepted:
-                return True
-    return False
-
-
-def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
-    """The claim as a number, or ``None`` when absent; present and not a NumericDate (``null`` too) is refused."""
-    if name not in claims:
-        return None
-    value = claims[name]
-    if not is_numeric_date(value):
-        raise InvalidTokenError("malformed", f"missing or malformed {name}")
-    return value
