@@ -57,8 +57,9 @@ from hanko_tornado.admin.settings import ADMIN_API_KEY_VARIABLE, ADMIN_API_URL_V
 from hanko_tornado.cache import MIN_SECRET_LENGTH
 from hanko_tornado.health import LivenessHandler
 from hanko_tornado.json_logs import log_as_json, log_requests_as_json
-from hanko_tornado.metrics import INSTALL_HINT, MetricsHandler, metrics_available, registry_for
+from hanko_tornado.metrics import INSTALL_HINT, metrics_available
 from hanko_tornado.pages import HankoPageMixin, safe_next_url
+from hanko_tornado.prometheus import MetricsHandler, registry_for
 from hanko_tornado.requirements import Requirement, max_age, passkey
 from hanko_tornado.runner.graceful import StoppingReadinessHandler
 from hanko_tornado.runner.keys_file import KeysFile

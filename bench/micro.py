@@ -45,9 +45,9 @@ async def _per_await(make: Callable[[], Coroutine[Any, Any, None]], calls: int, 
 async def measure(hanko: FakeHanko, tokens: list[str], repeats: int = 7) -> dict[str, float]:
     """Microseconds per token for each way of checking ``tokens`` (all valid, all distinct)."""
     settings = hanko.settings()
-    first = TokenVerifier(settings)
-    await first.key_store.refresh()
-    seed = first.key_store.seed()  # every verifier below starts from this key set: no fetch
+    source = TokenVerifier(settings)
+    await source.key_store.refresh()
+    seed = source.key_store.seed()  # every verifier below starts from this key set: none fetches
     public_key = hanko.keys[-1].private_key.public_key()
     parts = [token.rsplit(".", 1) for token in tokens]
     signed = [(signing_input.encode(), jwt.utils.base64url_decode(signature)) for signing_input, signature in parts]
@@ -146,7 +146,7 @@ async def measure(hanko: FakeHanko, tokens: list[str], repeats: int = 7) -> dict
         "requirement check (passkey & max_age), remembered user": _per_call(requirement_check, len(tokens), repeats),
         "seen before + requirement check": _per_call(remembered_and_checked, len(tokens), repeats),
     }
-    await first.close()
+    await source.close()
     return results
 
 

@@ -33,10 +33,10 @@ from hanko_tornado.errors import (
 )
 from hanko_tornado.health import LivenessHandler, ReadinessHandler
 from hanko_tornado.lifecycle import close, verifier_for
-from hanko_tornado.metrics import MetricsHandler
 from hanko_tornado.mixin import HankoAuthMixin
 from hanko_tornado.pages import HankoPageMixin
 from hanko_tornado.projects import HankoProjects
+from hanko_tornado.prometheus import MetricsHandler
 from hanko_tornado.requirements import Requirement, requires
 from hanko_tornado.session_protocol import SessionStatus
 from hanko_tornado.settings import HankoSettings

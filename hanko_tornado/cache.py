@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -23,6 +22,7 @@ from urllib.parse import urlsplit
 
 from aiocache import SimpleMemoryCache
 
+from hanko_tornado.failure_streak import FailureStreak
 from hanko_tornado.metrics import NO_METRICS, Recorder
 from hanko_tornado.sealing import ENTRY_FORMAT, MIN_SECRET_LENGTH, open_entry, seal_entry
 from hanko_tornado.store import (
@@ -101,29 +101,36 @@ class SealedCache:
     back-off one line, the recovery one line.  An entry that does not open is refused and logged.
 
     :param cache: a :class:`~hanko_tornado.store.SharedStore`, or an aiocache cache (adapted).
+    :param recorder: where failures are counted.
     :param clock: monotonic seconds, for the back-off (tests pass their own).
     """
 
-    #: Where failures are counted; the key store that makes the cache sets it.
-    metrics: Recorder = NO_METRICS
-
-    def __init__(self, cache: Any, secret: str | None, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        cache: Any,
+        secret: str | None,
+        *,
+        recorder: Recorder = NO_METRICS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.cache = cache
         self.store: SharedStore = store_for(cache)
         self.secret = secret
-        self._clock = clock
-        self._failing = False
-        self._skip_until = -math.inf
+        #: Where failures are counted (the owner's recorder).
+        self.recorder = recorder
+        self._streak = FailureStreak(
+            f"the shared cache at {self.store.description} answers again", backoff=CACHE_BACKOFF_SECONDS, clock=clock
+        )
 
     @property
     def answering(self) -> bool:
         """Whether the cache is used now: ``False`` for a while after it failed."""
-        return self._clock() >= self._skip_until
+        return not self._streak.backing_off
 
     @property
     def failing(self) -> bool:
         """Whether the last operation on the store failed (it may answer again by now)."""
-        return self._failing
+        return self._streak.failing
 
     @property
     def can_publish(self) -> bool:
@@ -237,13 +244,13 @@ class SealedCache:
         a failure is counted and starts a back-off.
         """
         if not self.answering and not urgent:
-            self.metrics.shared_cache_failed(what)  # skipped while backing off: this process's memory serves
+            self.recorder.shared_cache_failed(what)  # skipped while backing off: this process's memory serves
             return None
         try:
             result = await asyncio.wait_for(operation(), CACHE_OPERATION_TIMEOUT)
         except Exception as error:  # noqa: BLE001 - a cache failure must not fail a request
             if any(words in str(error) for words in _POOL_EXHAUSTED):
-                self.metrics.shared_cache_failed(what)
+                self.recorder.shared_cache_failed(what)
                 log.debug("no free connection to the shared cache for this %s: answered from memory", what)
                 return None
             self.failed(what, error)
@@ -253,31 +260,14 @@ class SealedCache:
 
     def failed(self, what: str, error: BaseException) -> None:
         """Count a failure of ``what`` and back off; logged once per back-off."""
-        now = self._clock()
-        backing_off = now < self._skip_until  # another call in flight failed already and said so
-        self._skip_until = now + CACHE_BACKOFF_SECONDS
-        self.metrics.shared_cache_failed(what)
-        if backing_off:
-            return
-        if not self._failing:
-            self._failing = True
-            log.warning(
-                "the shared cache failed (%s: %s) at %s; using this process's memory, trying again in %g s",
-                what,
-                describe_failure(error),
-                self.store.description,
-                CACHE_BACKOFF_SECONDS,
-            )
-        else:
-            log.info(
-                "the shared cache still fails (%s: %s); trying again in %g s",
-                what,
-                describe_failure(error),
-                CACHE_BACKOFF_SECONDS,
-            )
+        self.recorder.shared_cache_failed(what)
+        failure = f"{what}: {describe_failure(error)}"
+        self._streak.failed(
+            f"the shared cache failed ({failure}) at {self.store.description}; "
+            f"using this process's memory, trying again in {CACHE_BACKOFF_SECONDS:g} s",
+            f"the shared cache still fails ({failure}); trying again in {CACHE_BACKOFF_SECONDS:g} s",
+        )
 
     def answered(self) -> None:
         """The store answered: a failure streak, if any, is over (logged once)."""
-        if self._failing:
-            self._failing = False
-            log.info("the shared cache at %s answers again", self.store.description)
+        self._streak.succeeded()

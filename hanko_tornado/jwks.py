@@ -61,6 +61,10 @@ class KeySet:
     def fresh_until(self) -> float:
         return self.fetched_at + self.ttl
 
+    def newer_than(self, other: KeySet | None) -> bool:
+        """Whether this set was fetched after ``other`` (any set is newer than none)."""
+        return other is None or self.fetched_at > other.fetched_at
+
     def find(self, kid: str | None, alg: str) -> VerificationKey | None:
         """The key for ``kid``; without a kid, the one key for ``alg`` if exactly one fits."""
         if kid is not None:

@@ -2,8 +2,8 @@
 
 A :class:`KeyStore` belongs to one application.  It keeps the parsed key set
 in the process so that the hot path is a dictionary lookup, keeps the raw
-JWKS in an aiocache cache (shared between processes when that cache is
-Redis), and goes to the network at most once at a time:
+JWKS in the sealed cache it is given (shared between processes when that
+cache is Redis), and goes to the network at most once at a time:
 
 - a cold start makes one fetch, however many requests wait for it;
 - a key set past its TTL keeps serving while one refresh runs;
@@ -11,38 +11,31 @@ Redis), and goes to the network at most once at a time:
   in, and refetches at most once per ``refetch_interval``;
 - when the endpoint fails, the last good set serves for ``stale_grace``.
 
-The parsing itself is in :mod:`hanko_tornado.jwks`.
+The parsing itself is in :mod:`hanko_tornado.jwks`, the fetch and the
+shared-cache entry in :mod:`hanko_tornado.jwks_fetch`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 import math
-import re
 import time
 from typing import NamedTuple
 
-from aiocache import SimpleMemoryCache
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.httpclient import AsyncHTTPClient
 from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
 from hanko_tornado.cache import SealedCache, describe_failure
 from hanko_tornado.errors import KeysUnavailableError
-from hanko_tornado.jwks import KeySet, VerificationKey, jwks_version, parse_jwks
-from hanko_tornado.metrics import recorder_for
+from hanko_tornado.failure_streak import FailureStreak
+from hanko_tornado.jwks import KeySet, VerificationKey, parse_jwks
+from hanko_tornado.jwks_fetch import SharedKeySet, fetch_jwks
+from hanko_tornado.metrics import Recorder
 from hanko_tornado.settings import HankoSettings
 
-__all__ = ["KeySet", "KeySetStatus", "KeyStore", "KeyStoreSeed", "VerificationKey", "parse_jwks"]
-
-log = logging.getLogger("hanko_tornado")
-
-_LOCK_POLL_SECONDS = 0.05
-#: Seconds another host's clock may run ahead: a key set fetched later than that is refused.
-_CLOCK_SKEW = 10.0
-_MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*(\d+)", re.IGNORECASE)
+__all__ = ["KeySetStatus", "KeyStore", "KeyStoreSeed"]
 
 
 class KeyStoreSeed(NamedTuple):
@@ -61,25 +54,33 @@ class KeyStoreSeed(NamedTuple):
 class KeyStore:
     """Holds one Hanko tenant's key set for one application.
 
-    Create it anywhere; it starts its HTTP client and cache on first use, on
-    the running loop.  Call :meth:`close` on shutdown: a closed store answers
+    Create it anywhere; it starts its HTTP client on first use, on the
+    running loop.  Call :meth:`close` on shutdown: a closed store answers
     every request with :class:`~hanko_tornado.errors.KeysUnavailableError`.
+    It closes neither the cache nor the recorder: their owner does.
 
+    :param cache: where the raw key set is shared (and read back), with its fetch lock.
+    :param recorder: where fetches are counted.
     :param seed: start from what another store held (see :meth:`seed`), instead of from nothing.
     """
 
-    def __init__(self, settings: HankoSettings, *, seed: KeyStoreSeed | None = None) -> None:
+    def __init__(
+        self,
+        settings: HankoSettings,
+        *,
+        cache: SealedCache,
+        recorder: Recorder,
+        seed: KeyStoreSeed | None = None,
+    ) -> None:
         self.settings = settings
-        self._cache: SealedCache | None = None
-        self._cache_key = f"hanko_tornado:jwks:{settings.jwks_url}"
-        self._lock_key = f"{self._cache_key}:fetching"
+        self._shared = SharedKeySet(cache, settings)
+        self._recorder = recorder
         self._http_client: AsyncHTTPClient | None = None
         self._key_set: KeySet | None = seed.key_set if seed is not None else None
         self._refresh: asyncio.Task[None] | None = None
         self._last_attempt = seed.last_attempt if seed is not None else -math.inf
-        self._failing = False
+        self._streak = FailureStreak(f"Hanko key endpoint {settings.jwks_url} answers again")
         self._closed = False
-        self.metrics = recorder_for(settings)
 
     def holds(self, key: VerificationKey) -> bool:
         """Whether ``key``, this very object, is still in the key set held in memory, without waiting.
@@ -185,7 +186,7 @@ class KeyStore:
             wait = self._last_attempt + self.settings.refetch_interval - time.monotonic()
             if self._refresh is not None or wait <= 0:
                 await self._refreshed(timeout=give_up - time.monotonic())
-            elif self._failing or self._closed or time.monotonic() + wait >= give_up:
+            elif self._streak.failing or self._closed or time.monotonic() + wait >= give_up:
                 raise KeysUnavailableError(retry_after=self._retry_after())
             else:  # fetched a moment ago: the kid may be a key rotated in since, so wait for the next fetch
                 await asyncio.sleep(wait)
@@ -229,60 +230,45 @@ class KeyStore:
         Across processes sharing a cache, the one that takes the fetch lock
         fetches; the others wait for its key set and adopt it.
         """
-        cached = await self._read_cache()
-        if cached is not None and self._is_newer(cached):
+        cached = await self._shared.read(self._key_set)
+        if cached is not None and cached.newer_than(self._key_set):  # an older set is never taken back
             self._adopt(cached)
             return
-        cache = self.get_cache()
-        locked = await cache.take_lock(self._lock_key, self.settings.jwks_timeout + 1)
+        locked = await self._shared.lock()
         try:
             if locked:  # another process may have written its set between our read and our lock
-                cached = await self._read_cache()
+                cached = await self._shared.read(self._key_set)
             elif locked is False:
-                cached = await self._wait_for_other_fetch()
-            if cached is not None and self._is_newer(cached):
+                cached = await self._shared.wait_for_other_fetch(self._key_set)
+            if cached is not None and cached.newer_than(self._key_set):
                 self._adopt(cached)
             else:
                 await self._fetch_and_share()
         finally:
             if locked:
-                await cache.delete(self._lock_key)
-
-    def _is_newer(self, cached: KeySet) -> bool:
-        """Whether a key set from the cache was fetched after the one held: an older one is never taken back."""
-        return self._key_set is None or cached.fetched_at > self._key_set.fetched_at
-
-    async def _wait_for_other_fetch(self) -> KeySet | None:
-        """The key set the fetch lock's holder shares; ``None`` once the lock is gone or stale, or after a while."""
-        cache = self.get_cache()
-        deadline = time.monotonic() + self.settings.jwks_timeout + 1
-        while time.monotonic() < deadline:
-            await asyncio.sleep(_LOCK_POLL_SECONDS)
-            held = await cache.lock_is_live(self._lock_key)  # read first: the holder shares its set, then lets go
-            cached = await self._read_cache()
-            if cached is not None and self._is_newer(cached):
-                return cached
-            if not held:
-                return None
-        return None
+                await self._shared.unlock()
 
     async def _fetch_and_share(self) -> None:
         if self._closed:  # close() may land while the cache is read, and not always cancel this: fetch nothing
             return
         self._last_attempt, started = time.monotonic(), time.time()
         try:
-            body, ttl = await self._fetch()
+            body, ttl = await fetch_jwks(self.get_http_client(), self.settings)
             key_set = parse_jwks(body, fetched_at=started, ttl=ttl)
         except Exception as error:  # noqa: BLE001 - every failure keeps the last good set
-            self.metrics.jwks_fetched(succeeded=False, started=self._last_attempt)
-            self._fetch_failed(error)
+            self._recorder.jwks_fetched(succeeded=False, started=self._last_attempt)
+            serving = "keeps serving the last good key set" if self._key_set else "has no key set yet"
+            failure = describe_failure(error)
+            self._streak.failed(
+                f"Hanko key endpoint {self.settings.jwks_url} failed ({failure}); this process {serving}",
+                f"Hanko key endpoint still failing: {failure}",
+                again_level=logging.DEBUG,
+            )
             return
-        self.metrics.jwks_fetched(succeeded=True, started=self._last_attempt)
-        if self._failing:
-            log.info("Hanko key endpoint %s answers again", self.settings.jwks_url)
-            self._failing = False
+        self._recorder.jwks_fetched(succeeded=True, started=self._last_attempt)
+        self._streak.succeeded()
         self._adopt(key_set)
-        await self._write_cache(body, key_set)
+        await self._shared.write(body, key_set)
 
     def _adopt(self, key_set: KeySet) -> None:
         current = self._key_set
@@ -291,90 +277,15 @@ class KeyStore:
             key_set = dataclasses.replace(current, fetched_at=key_set.fetched_at, ttl=key_set.ttl)
         self._key_set = key_set
 
-    async def _fetch(self) -> tuple[str, float]:
-        request = HTTPRequest(
-            self.settings.jwks_url,
-            headers={"Accept": "application/json"},
-            connect_timeout=self.settings.jwks_timeout,
-            request_timeout=self.settings.jwks_timeout,
-            follow_redirects=False,
-            decompress_response=False,
-        )
-        response = await self.get_http_client().fetch(request, raise_error=False)
-        if response.code != 200:
-            reason = response.error or f"HTTP {response.code}"
-            raise ValueError(f"answered {reason}")
-        return response.body.decode("utf-8"), self._ttl(response.headers.get("Cache-Control", ""))
-
-    def _ttl(self, cache_control: str) -> float:
-        match = _MAX_AGE.search(cache_control)
-        max_age = float(match.group(1)) if match else 600.0
-        return min(max(max_age, self.settings.jwks_min_ttl), self.settings.jwks_max_ttl)
-
-    def _fetch_failed(self, error: Exception) -> None:
-        if not self._failing:
-            self._failing = True
-            serving = "keeps serving the last good key set" if self._key_set else "has no key set yet"
-            log.warning(
-                "Hanko key endpoint %s failed (%s); this process %s",
-                self.settings.jwks_url,
-                describe_failure(error),
-                serving,
-            )
-        else:
-            log.debug("Hanko key endpoint still failing: %s", describe_failure(error))
-
-    def get_cache(self) -> SealedCache:
-        """The cache for the raw key set (and session answers): the settings' one, or this process's memory."""
-        if self._cache is None:
-            self._cache = SealedCache(self.settings.cache or SimpleMemoryCache(), self.settings.cache_secret)
-            self._cache.metrics = self.metrics
-        return self._cache
-
-    async def _read_cache(self) -> KeySet | None:
-        """The shared key set, checked as strictly as a fresh answer from Hanko (others may write the cache)."""
-        try:
-            text = await self.get_cache().get(self._cache_key, "jwks")
-            return None if text is None else self._parse_cached(text)
-        except Exception as error:  # noqa: BLE001 - any malformed entry is ignored alike
-            log.warning("ignoring a malformed shared key cache entry: %s", describe_failure(error))
-            return None
-
-    def _parse_cached(self, text: str) -> KeySet | None:
-        """The key set in a cache entry, ``None`` when past its TTL.
-
-        :raises ValueError: the entry is malformed, or fetched in the future.
-        """
-        entry = json.loads(text)
-        fetched_at, ttl = float(entry["fetched_at"]), float(entry["ttl"])
-        if not (math.isfinite(fetched_at) and self.settings.jwks_min_ttl <= ttl <= self.settings.jwks_max_ttl):
-            raise ValueError("bad times")
-        now = time.time()
-        if fetched_at > now + _CLOCK_SKEW:  # it would pass for newer than every set fetched until then
-            raise ValueError("fetched in the future")
-        body = entry["jwks"]
-        if not isinstance(body, str) or len(body) > self.settings.jwks_max_bytes:
-            raise ValueError("bad body")
-        if now >= fetched_at + ttl:
-            return None
-        current = self._key_set
-        if current is not None and current.version == jwks_version(body):
-            return dataclasses.replace(current, fetched_at=fetched_at, ttl=ttl)  # same keys: no parsing again
-        return parse_jwks(body, fetched_at=fetched_at, ttl=ttl)
-
-    async def _write_cache(self, body: str, key_set: KeySet) -> None:
-        entry = json.dumps({"jwks": body, "fetched_at": key_set.fetched_at, "ttl": key_set.ttl})
-        await self.get_cache().set(self._cache_key, "jwks", entry, ttl=math.ceil(key_set.ttl))
-
     def status(self) -> KeySetStatus:
         """The key set held in memory, for health checks and metrics: never fetches, never waits, any thread."""
         key_set, now = self._key_set, time.time()
         if key_set is None:
-            return KeySetStatus(usable=False, keys=0, age=None, ttl=None, stale=False, failing=self._failing)
+            return KeySetStatus(usable=False, keys=0, age=None, ttl=None, stale=False, failing=self._streak.failing)
         usable = now < key_set.fresh_until + self.settings.stale_grace
         stale = now >= key_set.fresh_until
         age = max(0.0, now - key_set.fetched_at)
-        return KeySetStatus(usable, len(key_set.keys), age, key_set.ttl, stale, self._failing)
+        return KeySetStatus(usable, len(key_set.keys), age, key_set.ttl, stale, self._streak.failing)
 
 
 class KeySetStatus(NamedTuple):

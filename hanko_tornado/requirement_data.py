@@ -1,6 +1,6 @@
 """Requirements that need data from elsewhere (I/O) before they can be checked.
 
-:meth:`Requirement.unmet <hanko_tornado.requirements.Requirement.unmet>` is
+:meth:`Requirement.unmet <hanko_tornado.requirement_core.Requirement.unmet>` is
 synchronous: it reads what it needs from the user.  A
 :class:`LoadingRequirement` also says how to fetch what it needs first; the
 mixin awaits :func:`data_to_load` for the request's requirement before it
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Iterator
 from typing import Any
 
-from hanko_tornado.requirements import Requirement
+from hanko_tornado.requirement_core import Requirement
 from hanko_tornado.user import HankoUser
 
 __all__ = ["LoadingRequirement", "data_to_load"]

@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 from hanko_tornado.cache import CACHE_BACKOFF_SECONDS, CACHE_OPERATION_TIMEOUT, SealedCache, describe_failure
 from hanko_tornado.ended_records import EndedRecords, parse_end
+from hanko_tornado.failure_streak import FailureStreak
 from hanko_tornado.settings import HankoSettings
 from hanko_tornado.user import HankoUser
 
@@ -83,7 +84,7 @@ class EndedSessions:
 class Revocations:
     """The ended sessions of one verifier, shared with every process that shares its Redis cache.
 
-    :param get_cache: the key store's sealed cache (Redis, or this process's memory).
+    :param cache: the verifier's sealed cache (Redis, or this process's memory).
     :param forget: drops every token the verifier remembers; called when this process may
         have missed an end it cannot learn again (the records were too many to read whole),
         so that those tokens are verified afresh.
@@ -93,15 +94,15 @@ class Revocations:
     def __init__(
         self,
         settings: HankoSettings,
-        get_cache: Callable[[], SealedCache],
-        forget: Callable[[], None],
         *,
+        cache: SealedCache,
+        forget: Callable[[], None],
         ended: EndedSessions | None = None,
     ) -> None:
         self.ended = ended if ended is not None else EndedSessions()
         self.settings = settings
         self.records = EndedRecords(settings.api_url)
-        self._get_cache = get_cache
+        self._cache = cache
         self._forget = forget
         #: How many times this process (re)subscribed to the other processes' ends and read them all: each time,
         #: it may have missed some while not listening, so open sockets check again (see the WebSocket mixin).
@@ -123,7 +124,7 @@ class Revocations:
         """
         if self.has_ended(user):
             return True
-        cache = self._get_cache()
+        cache = self._cache
         if not cache.can_publish:
             return False
         self._listen()
@@ -138,7 +139,7 @@ class Revocations:
 
         For open sockets after a resubscription: ``None`` (the shared cache failed or backs off) means ask later.
         """
-        cache = self._get_cache()
+        cache = self._cache
         if not cache.can_publish:
             return self.has_ended(user)
         if not cache.answering:
@@ -154,7 +155,7 @@ class Revocations:
         """
         until += self.settings.leeway
         self._apply(kind, ident, until)
-        cache = self._get_cache()
+        cache = self._cache
         if not cache.can_publish:
             return
         self._listen()
@@ -186,18 +187,16 @@ class Revocations:
             self._listener = asyncio.ensure_future(self._listening())
 
     async def _listening(self) -> None:
-        failing = False
+        cache = self._cache
+        streak = FailureStreak("listening to ended sessions on the shared cache again")
         while not self._closed and not _cancelling():
-            cache = self._get_cache()
             messages = cache.subscribe(self.records.channel, "ended", stopped=self._stopping)
             try:
                 async for text in messages:
                     if text is None:  # subscribed: whatever ended while nobody listened is read from the records
                         await self._read_every_end(cache)
                         self.subscriptions += 1
-                        if failing:
-                            failing = False
-                            log.info("listening to ended sessions on the shared cache again")
+                        streak.succeeded()
                         continue
                     end = parse_end(text)
                     if end is not None:
@@ -205,13 +204,10 @@ class Revocations:
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001 - Redis failing must not stop this process; it listens again
-                if not failing:
-                    failing = True
-                    log.warning(
-                        "stopped hearing of sessions other processes end (%s); listening again in %g s",
-                        describe_failure(error),
-                        CACHE_BACKOFF_SECONDS,
-                    )
+                streak.failed(
+                    f"stopped hearing of sessions other processes end ({describe_failure(error)}); "
+                    f"listening again in {CACHE_BACKOFF_SECONDS:g} s"
+                )
             finally:
                 self.knows_every_end = False  # from the first failure on, an end may go unheard
                 await messages.aclose()  # unsubscribes and returns the connection now, not when collected
@@ -226,7 +222,7 @@ class Revocations:
             self.knows_every_end = True
         else:
             self._forget()
-            cache.metrics.shared_cache_failed("read")
+            cache.recorder.shared_cache_failed("read")
 
     def _stopping(self) -> bool:
         # Checked too: redis-py can swallow a cancellation while it reads.

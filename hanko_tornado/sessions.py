@@ -5,7 +5,7 @@ after logout.  With ``session_check="validate"`` or ``"renew"``, a
 :class:`SessionChecker` asks Hanko's ``/sessions/validate`` about each
 session and remembers the answer for ``session_check_ttl`` seconds (never
 past the token's ``exp``, nor the session's expiry or idle expiry): in this
-process, and in the key store's aiocache cache, so that processes sharing a
+process, and in the sealed cache it is given, so that processes sharing a
 Redis cache share the answers too.  Concurrent requests for one session share
 one call.  ``"validate"`` asks with ``GET`` (passive); ``"renew"`` with
 ``POST``, which also moves the session's idle timeout, as Hanko's docs advise
@@ -23,15 +23,15 @@ import time
 from tornado.httpclient import AsyncHTTPClient
 from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
-from hanko_tornado.cache import describe_failure
+from hanko_tornado.cache import SealedCache, describe_failure
 from hanko_tornado.errors import InvalidTokenError, SessionCheckUnavailableError
-from hanko_tornado.keys import KeyStore
-from hanko_tornado.metrics import recorder_for
+from hanko_tornado.failure_streak import FailureStreak
+from hanko_tornado.metrics import Recorder
 from hanko_tornado.session_protocol import SESSION_ENDED, SessionStatus, ask_hanko
 from hanko_tornado.settings import HankoSettings
 from hanko_tornado.user import HankoUser
 
-__all__ = ["SessionChecker", "SessionStatus"]
+__all__ = ["SessionChecker"]
 
 log = logging.getLogger("hanko_tornado")
 
@@ -44,23 +44,25 @@ class SessionChecker:
 
     It has an HTTP client of its own, with ``session_check_concurrency``
     connections, so that session checks never queue behind key fetches (or
-    key fetches behind them); it shares the key store's cache.
+    key fetches behind them).
+
+    :param cache: where answers are shared with the processes that share it.
+    :param recorder: where checks are counted.
     """
 
-    def __init__(self, settings: HankoSettings, key_store: KeyStore) -> None:
+    def __init__(self, settings: HankoSettings, *, cache: SealedCache, recorder: Recorder) -> None:
         self.settings = settings
-        self.key_store = key_store
-        self.validate_url = f"{settings.api_url}/sessions/validate"
+        self._cache = cache
+        self._recorder = recorder
         self._answers: collections.OrderedDict[str, SessionStatus] = collections.OrderedDict()
         # Passive answers in renew mode (open sockets), kept apart: a request must still renew.
         self._passive_answers: collections.OrderedDict[str, SessionStatus] = collections.OrderedDict()
         self._pending: dict[str, asyncio.Future[SessionStatus | None]] = {}
         self._slots: asyncio.Semaphore | None = None
         self._http_client: AsyncHTTPClient | None = None
-        self._failing = False
+        # After a failure, Hanko is left alone for refetch_interval: more calls would only pile up on it.
+        self._streak = FailureStreak("Hanko session validation answers again", backoff=settings.refetch_interval)
         self._congested = False
-        self._last_failure = -math.inf
-        self.metrics = recorder_for(settings)
 
     async def check(self, token: str, user: HankoUser, *, renew: bool = True) -> SessionStatus | None:
         """What Hanko says of ``user``'s live session; ``None`` when it could not say and the check fails open.
@@ -95,7 +97,7 @@ class SessionChecker:
     @property
     def failing(self) -> bool:
         """Whether Hanko's session validation failed last time it was asked (5xx, timeout, unreadable)."""
-        return self._failing
+        return self._streak.failing
 
     async def close(self) -> None:
         """Close the HTTP client; call on shutdown."""
@@ -117,10 +119,10 @@ class SessionChecker:
         cache_key = f"hanko_tornado:session:{self.settings.api_url}:{session}"
         status = await self._read_cache(cache_key, session)
         if status is not None:
-            self.metrics.session_checked("shared")
+            self._recorder.session_checked("shared")
         else:
-            if time.monotonic() - self._last_failure < self.settings.refetch_interval:
-                self.metrics.session_checked("backing_off")
+            if self._streak.backing_off:
+                self._recorder.session_checked("backing_off")
                 return self._unavailable()  # Hanko failed a moment ago: do not pile more calls on it
             if self._slots is None:
                 self._slots = asyncio.Semaphore(self.settings.session_check_concurrency)
@@ -128,7 +130,7 @@ class SessionChecker:
                 # Waiting for a free connection here is this process's congestion, not Hanko failing.
                 await asyncio.wait_for(self._slots.acquire(), self.settings.session_check_timeout)
             except asyncio.TimeoutError:
-                self.metrics.session_checked("congested")
+                self._recorder.session_checked("congested")
                 if not self._congested:
                     self._congested = True
                     log.warning(
@@ -149,28 +151,20 @@ class SessionChecker:
                     renew=False if passive else None,
                 )
             except Exception as error:  # noqa: BLE001 - any failure to get an answer is handled alike
-                self.metrics.session_checked("failed")
-                self._hanko_failed(error)
+                self._recorder.session_checked("failed")
+                outcome = "accepting locally verified tokens" if self._fails_open else "refusing requests with 503"
+                self._streak.failed(f"Hanko session validation failed ({describe_failure(error)}); {outcome}")
                 return self._unavailable()
             finally:
                 self._slots.release()
-            self.metrics.session_checked(
+            self._recorder.session_checked(
                 "live" if status.valid else "ended" if status.reason == SESSION_ENDED else "refused"
             )
-            if self._failing:
-                self._failing = False
-                log.info("Hanko session validation answers again")
+            self._streak.succeeded()
             if not passive:  # the shared answers are renewing ones in renew mode
                 await self._write_cache(cache_key, status)
         self._remember(self._passive_answers if passive else self._answers, session, status)
         return status
-
-    def _hanko_failed(self, error: Exception) -> None:
-        self._last_failure = time.monotonic()
-        if not self._failing:
-            self._failing = True
-            outcome = "accepting locally verified tokens" if self._fails_open else "refusing requests with 503"
-            log.warning("Hanko session validation failed (%s); %s", describe_failure(error), outcome)
 
     @property
     def _fails_open(self) -> bool:
@@ -191,7 +185,7 @@ class SessionChecker:
 
     async def _read_cache(self, cache_key: str, session: str) -> SessionStatus | None:
         """A live answer another request (or process) stored, checked as strictly as Hanko's own."""
-        text = await self.key_store.get_cache().get(cache_key, "session")
+        text = await self._cache.get(cache_key, "session")
         if text is None:
             return None
         try:
@@ -206,4 +200,4 @@ class SessionChecker:
     async def _write_cache(self, cache_key: str, status: SessionStatus) -> None:
         ttl = status.good_until - time.time()
         if ttl > 0:
-            await self.key_store.get_cache().set(cache_key, "session", status.to_json(), ttl=ttl)
+            await self._cache.set(cache_key, "session", status.to_json(), ttl=ttl)

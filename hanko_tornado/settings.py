@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from hanko_tornado.cache import MIN_SECRET_LENGTH, cache_from_url, is_shared
 from hanko_tornado.errors import ConfigurationError
-from hanko_tornado.metrics import registry_for
+from hanko_tornado.prometheus import registry_for
 
 log = logging.getLogger("hanko_tornado")
 

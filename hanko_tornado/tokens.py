@@ -23,14 +23,16 @@ from typing import Any, Literal, NamedTuple
 
 from aiocache import SimpleMemoryCache
 
-from hanko_tornado._pre_contract import KeyStore, Revocations, SealedCache, SessionChecker, watch
+from hanko_tornado.cache import SealedCache
 from hanko_tornado.claims import check_session_claims, check_times
 from hanko_tornado.errors import InvalidTokenError
+from hanko_tornado.jwks import VerificationKey
 from hanko_tornado.jws import CompactParser, decode_json
-from hanko_tornado.keys import KeyStoreSeed, VerificationKey
-from hanko_tornado.metrics import recorder_for
-from hanko_tornado.revocations import EndedSessions
+from hanko_tornado.keys import KeyStore, KeyStoreSeed
+from hanko_tornado.prometheus import recorder_for
+from hanko_tornado.revocations import EndedSessions, Revocations
 from hanko_tornado.session_protocol import SessionStatus
+from hanko_tornado.sessions import SessionChecker
 from hanko_tornado.settings import HankoSettings
 from hanko_tornado.user import HankoUser
 
@@ -58,20 +60,6 @@ class Authenticated(NamedTuple):
 _Verified = tuple[HankoUser, float, VerificationKey]
 
 
-class _RememberedTokens:
-    """The verified-token cache's entries and counters (apart, so that metrics can read them without the verifier)."""
-
-    __slots__ = ("entries", "hits", "maxsize", "misses")
-
-    def __init__(self, maxsize: int) -> None:
-        self.entries: collections.OrderedDict[bytes, _Verified] = collections.OrderedDict()
-        self.hits = self.misses = 0
-        self.maxsize = maxsize
-
-    def info(self) -> CacheInfo:
-        return CacheInfo(self.hits, self.misses, self.maxsize, len(self.entries))
-
-
 class TokenVerifier:
     """Verifies Hanko session tokens for one application (or one of its :class:`~hanko_tornado.projects.HankoProjects`).
 
@@ -86,7 +74,7 @@ class TokenVerifier:
     ) -> None:
         self.settings = settings
         #: Where the mixin counts authentications, and every part below counts what it does.
-        self.metrics = recorder_for(settings)
+        self.metrics = recorder_for(settings.metrics)
         #: The settings' shared cache (or this process's memory), sealed: key sets, session answers, ended sessions.
         self.cache = SealedCache(settings.cache or SimpleMemoryCache(), settings.cache_secret, recorder=self.metrics)
         self.key_store = KeyStore(settings, cache=self.cache, recorder=self.metrics, seed=seed)
@@ -94,11 +82,11 @@ class TokenVerifier:
         #: Sessions and users that Hanko's webhooks said ended: their tokens are refused.
         self.revocations = Revocations(settings, cache=self.cache, forget=self._forget_all, ended=ended)
         self._ended = self.revocations.ended  # read on the hot path: one attribute, falsy while empty
-        self._tokens = _RememberedTokens(settings.token_cache_size)
-        self._verified = self._tokens.entries  # the hot path's one attribute
+        self._verified: collections.OrderedDict[bytes, _Verified] = collections.OrderedDict()
+        self._hits = self._misses = 0
         self._parser = CompactParser()
-        # What metrics reads at scrape time: plain functions, none of which keeps this verifier alive.
-        watch(self.metrics, self, key_status=self.key_store.status, token_cache=self._tokens.info)
+        # What metrics reads at scrape time, as long as this verifier lives (it holds bound methods weakly).
+        self.metrics.watch(self, key_status=self.key_store.status, token_cache=self.cache_info)
 
     async def authenticate(
         self, token: str, *, session_check: bool, renew: bool = True, user: HankoUser | None = None
@@ -141,7 +129,7 @@ class TokenVerifier:
         remembered = self._remembered(digest)
         if remembered is not None:
             return remembered
-        self._tokens.misses += 1
+        self._misses += 1
         claims, key = await self.verify_signature(token)
         usable_until = self.check_times(claims)
         check_session_claims(claims)
@@ -216,7 +204,7 @@ class TokenVerifier:
 
     def cache_info(self) -> CacheInfo:
         """How the verified-token cache is doing."""
-        return self._tokens.info()
+        return CacheInfo(self._hits, self._misses, self.settings.token_cache_size, len(self._verified))
 
     async def close(self) -> None:
         """Release what the parts hold (HTTP clients, the listener for ended sessions); call on shutdown.
@@ -240,7 +228,7 @@ class TokenVerifier:
                     del self._verified[digest]
                     raise InvalidTokenError("session_ended")
                 self._verified.move_to_end(digest)
-                self._tokens.hits += 1
+                self._hits += 1
                 return user
             del self._verified[digest]
         return None

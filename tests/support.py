@@ -6,6 +6,13 @@ import contextlib
 import logging
 from collections.abc import Iterator
 
+from aiocache import SimpleMemoryCache
+
+from hanko_tornado.cache import SealedCache
+from hanko_tornado.keys import KeyStore, KeyStoreSeed
+from hanko_tornado.metrics import NO_METRICS
+from hanko_tornado.settings import HankoSettings
+
 
 class _Collector(logging.Handler):
     def __init__(self) -> None:
@@ -30,3 +37,13 @@ def captured_logs() -> Iterator[list[str]]:
     finally:
         root.removeHandler(collector)
         root.setLevel(old_level)
+
+
+def memory_cache() -> SealedCache:
+    """A sealed cache in this process's memory, counting nothing: what a verifier without a shared cache has."""
+    return SealedCache(SimpleMemoryCache(), None)
+
+
+def key_store(settings: HankoSettings, seed: KeyStoreSeed | None = None) -> KeyStore:
+    """A key store of its own, as a verifier without a shared cache or metrics makes one."""
+    return KeyStore(settings, cache=memory_cache(), recorder=NO_METRICS, seed=seed)

@@ -8,11 +8,11 @@ import time
 from typing import Any, ClassVar
 
 import tornado.web
-from support import captured_logs
+from support import captured_logs, key_store
 from tornado.testing import gen_test
 
 from hanko_tornado import HankoAuthMixin, verifier_for
-from hanko_tornado.keys import KeyStore, parse_jwks
+from hanko_tornado.jwks import parse_jwks
 from hanko_tornado.lifecycle import state_of
 from hanko_tornado.testing import FakeHanko, HankoTestCase, SigningKey, fetch_concurrently
 
@@ -53,7 +53,7 @@ class FetchCountTest(KeyStoreTestCase):
 
     @gen_test
     async def test_500_concurrent_key_lookups_make_one_fetch(self) -> None:
-        store = KeyStore(self.hanko.settings())
+        store = key_store(self.hanko.settings())
         try:
             kid = self.hanko.keys[0].kid
             keys = await asyncio.gather(*(store.get_key(kid, "RS256") for _ in range(500)))
@@ -369,14 +369,14 @@ class CloseTest(KeyStoreTestCase):
 class SeedTest(KeyStoreTestCase):
     @gen_test
     async def test_a_store_made_from_a_seed_serves_without_fetching(self) -> None:
-        first = KeyStore(self.hanko.settings(**self.settings_overrides))
+        first = key_store(self.hanko.settings(**self.settings_overrides))
         kid = self.hanko.keys[0].kid
         try:
             self.assertIsNotNone(await first.get_key(kid, "RS256"))
             seed = first.seed()
         finally:
             await first.close()
-        second = KeyStore(self.hanko.settings(**self.settings_overrides), seed=seed)
+        second = key_store(self.hanko.settings(**self.settings_overrides), seed=seed)
         try:
             key = await second.get_key(kid, "RS256")
             self.assertIsNotNone(key)
@@ -390,7 +390,7 @@ class SeedTest(KeyStoreTestCase):
 
     @gen_test
     async def test_an_empty_seed_is_a_cold_start(self) -> None:
-        store = KeyStore(self.hanko.settings(**self.settings_overrides), seed=KeyStore(self.hanko.settings()).seed())
+        store = key_store(self.hanko.settings(**self.settings_overrides), seed=key_store(self.hanko.settings()).seed())
         try:
             self.assertIsNotNone(await store.get_key(self.hanko.keys[0].kid, "RS256"))
         finally:

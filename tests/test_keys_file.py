@@ -10,12 +10,11 @@ import time
 from typing import Any
 
 import tornado.web
-from support import captured_logs
+from support import captured_logs, key_store
 from tornado.testing import gen_test
 
 from hanko_tornado.cache import open_entry, seal_entry
 from hanko_tornado.jwks import parse_jwks
-from hanko_tornado.keys import KeyStore
 from hanko_tornado.runner.keys_file import KeysFile
 from hanko_tornado.testing import HankoTestCase, SigningKey
 
@@ -68,7 +67,7 @@ class KeysFileTest(HankoTestCase):
         seed = self.keys_file().read()
         assert seed is not None and seed.key_set is not None
         self.hanko.fault = "error"
-        store = KeyStore(self.settings, seed=seed)
+        store = key_store(self.settings, seed=seed)
         try:
             key = await store.get_key(self.hanko.keys[0].kid, "RS256")
         finally:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import gc
 import json
+import pathlib
 import subprocess
 import sys
 import textwrap
 import time
 import unittest
 import uuid
+import weakref
 from typing import Any, ClassVar
 
 import tornado.web
@@ -20,7 +24,9 @@ from tornado.testing import bind_unused_port
 from hanko_tornado import ConfigurationError, HankoAuthMixin, HankoSettings, MetricsHandler, verifier_for
 from hanko_tornado.cache import cache_from_url
 from hanko_tornado.metrics import NO_METRICS, REFUSAL_REASONS, WEBHOOK_FAILURE_REASONS
+from hanko_tornado.prometheus import recorder_for
 from hanko_tornado.testing import FakeHanko, HankoTestCase, SigningKey
+from hanko_tornado.tokens import CacheInfo, TokenVerifier
 from hanko_tornado.webhooks import HankoWebhookHandler
 
 SECRET = "s" * 32
@@ -359,3 +365,127 @@ class WebhookEventTest(MetricsTestCase):
             {reason: count for reason, count in failures.items() if count},
             {"expired": 1, "malformed_body": 1, "keys_unavailable": 1},
         )
+
+
+class Owner:
+    """What a verifier hands its recorder: a key set's state and a token cache's counters."""
+
+    def __init__(self, keys: int, entries: int) -> None:
+        self.keys, self.entries = keys, entries
+
+    def key_status(self) -> Any:
+        from hanko_tornado.keys import KeySetStatus
+
+        return KeySetStatus(usable=True, keys=self.keys, age=1.0, ttl=60.0, stale=False, failing=False)
+
+    def token_cache(self) -> CacheInfo:
+        return CacheInfo(hits=self.entries, misses=1, maxsize=100, currsize=self.entries)
+
+
+class WatchTest(unittest.TestCase):
+    def setUp(self) -> None:
+        self.registry = CollectorRegistry()
+        self.recorder = recorder_for(self.registry)
+
+    def value(self, name: str, **labels: str) -> float | None:
+        return self.registry.get_sample_value(name, labels)
+
+    def test_what_an_owner_reports_is_read_at_each_scrape_while_it_lives(self) -> None:
+        first, second = Owner(keys=3, entries=7), Owner(keys=2, entries=5)
+        self.recorder.watch(first, key_status=first.key_status, token_cache=first.token_cache)
+        self.recorder.watch(second, key_status=second.key_status, token_cache=second.token_cache)
+        self.assertEqual((self.value("hanko_jwks_keys"), self.value("hanko_token_cache_entries")), (2, 12))
+        second.entries = 6
+        self.assertEqual(self.value("hanko_token_cache_lookups_total", result="hit"), 13, "read at the scrape")
+        del second
+        gc.collect()
+        self.assertEqual((self.value("hanko_jwks_keys"), self.value("hanko_token_cache_entries")), (3, 7))
+        del first
+        gc.collect()
+        self.assertEqual((self.value("hanko_jwks_keys"), self.value("hanko_token_cache_entries")), (0, 0))
+
+    def test_a_verifier_is_not_kept_alive_by_its_registry(self) -> None:
+        verifier = TokenVerifier(HankoSettings(api_url="https://a.io", metrics=self.registry))
+        self.assertEqual(self.value("hanko_jwks_fetch_failing"), 0)
+        verifier.key_store._streak.failed("the key endpoint failed")  # as a failed fetch leaves it
+        self.assertEqual(self.value("hanko_jwks_fetch_failing"), 1)
+        collected: list[bool] = []
+        weakref.finalize(verifier, collected.append, True)
+        del verifier
+        gc.collect()
+        self.assertEqual(collected, [True])
+        self.assertEqual(self.value("hanko_jwks_fetch_failing"), 0)
+
+    def test_one_key_store_watched_twice_counts_once_and_functions_are_optional(self) -> None:
+        owner = Owner(keys=3, entries=7)
+        self.recorder.watch(owner, key_status=owner.key_status, token_cache=owner.token_cache)
+        self.recorder.watch(owner, key_status=owner.key_status)
+        self.recorder.watch(owner)
+        self.assertEqual((self.value("hanko_jwks_keys"), self.value("hanko_token_cache_entries")), (3, 7))
+
+
+PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "hanko_tornado"
+
+
+def imports_of(module: str) -> set[str]:
+    """The hanko_tornado modules ``module`` imports anywhere in its text: function-local and type-checking too."""
+    found = set()
+    for node in ast.walk(ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("hanko_tornado"):
+            found.add(node.module.removeprefix("hanko_tornado").lstrip(".") or node.names[0].name)
+        elif isinstance(node, ast.Import):
+            found.update(
+                a.name.removeprefix("hanko_tornado.") for a in node.names if a.name.startswith("hanko_tornado")
+            )
+    return found
+
+
+class ImportTest(unittest.TestCase):
+    """Metrics look at nothing above them; the lower modules import one way."""
+
+    LOWER = (
+        "cache",
+        "ended_records",
+        "failure_streak",
+        "jwks",
+        "jwks_fetch",
+        "keys",
+        "metrics",
+        "prometheus",
+        "revocations",
+        "sealing",
+        "session_protocol",
+        "sessions",
+        "settings",
+    )
+
+    def test_metrics_import_only_the_errors_and_prometheus_only_metrics(self) -> None:
+        self.assertEqual(imports_of("metrics"), {"errors"})
+        self.assertEqual(imports_of("prometheus"), {"errors", "metrics"})
+
+    def test_only_the_prometheus_module_imports_prometheus_client(self) -> None:
+        def imports_prometheus_client(path: pathlib.Path) -> bool:
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+                if any(name.split(".")[0] == "prometheus_client" for name in names):
+                    return True
+            return False
+
+        importing = sorted(
+            str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py") if imports_prometheus_client(path)
+        )
+        # The admin extra exports its own webhook gauges (hanko_tornado.admin.health), through its own collector.
+        self.assertEqual([name for name in importing if not name.startswith("admin/")], ["prometheus.py"])
+
+    def test_no_circle_through_the_lower_modules(self) -> None:
+        graph = {module: imports_of(module) & set(self.LOWER) for module in self.LOWER}
+        for start in self.LOWER:
+            seen, todo = set(), list(graph[start])
+            while todo:
+                module = todo.pop()
+                if module not in seen:
+                    seen.add(module)
+                    todo.extend(graph[module])
+            self.assertNotIn(start, seen, f"{start} imports itself through others")
+        self.assertIn("cache", graph["settings"], "the graph sees the imports it should")

@@ -15,7 +15,7 @@ from support import captured_logs
 from tornado.httpclient import HTTPClientError, HTTPRequest, HTTPResponse
 from tornado.testing import gen_test
 
-from hanko_tornado import CorsHandler, CorsSettings, HankoAuthMixin, HankoUser, requirements, verifier_for
+from hanko_tornado import CorsHandler, CorsSettings, HankoAuthMixin, HankoUser, requirement_core, verifier_for
 from hanko_tornado.errors import InsufficientScopeError, InsufficientUserAuthenticationError
 from hanko_tornado.requirements import (
     Requirement,
@@ -361,9 +361,9 @@ class RememberedTokenTest(RequirementTestCase):
     def test_a_remembered_login_grows_old(self) -> None:
         issued_at = int(time.time())
         token = self.hanko.mint(claims={"iat": issued_at})
-        with unittest.mock.patch.object(requirements, "_now", lambda: issued_at + 1.0):  # a second later
+        with unittest.mock.patch.object(requirement_core, "_now", lambda: issued_at + 1.0):  # a second later
             self.assert_passes("/r/two-seconds", token)
-        with unittest.mock.patch.object(requirements, "_now", lambda: issued_at + 2.5):  # past max_age (leeway 0)
+        with unittest.mock.patch.object(requirement_core, "_now", lambda: issued_at + 2.5):  # past max_age (leeway 0)
             response = self.get("/r/two-seconds", token)
         self.assertEqual(response.code, 401)
         self.assertEqual(body(response)["max_age"], 2)

@@ -11,13 +11,13 @@ from typing import Any, ClassVar
 import tornado.web
 import tornado.websocket
 from redis_server import RedisServer
-from support import captured_logs
+from support import captured_logs, memory_cache
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.testing import gen_test
 
 from hanko_tornado import HankoAuthMixin, TokenVerifier, verifier_for
 from hanko_tornado.cache import cache_from_url, close_cache
-from hanko_tornado.keys import KeyStore
+from hanko_tornado.metrics import NO_METRICS
 from hanko_tornado.sessions import SessionChecker
 from hanko_tornado.testing import FakeHanko, HankoTestCase
 from hanko_tornado.user import HankoUser
@@ -186,7 +186,7 @@ class FailureLogTest(HankoTestCase):
     @gen_test
     async def test_a_failure_with_no_message_is_named_by_its_class(self) -> None:
         settings = self.hanko.settings(session_check="validate", session_check_failure="open")
-        checker = SessionChecker(settings, KeyStore(settings))
+        checker = SessionChecker(settings, cache=memory_cache(), recorder=NO_METRICS)
         checker.get_http_client = lambda: _Failing()  # type: ignore[assignment,return-value,method-assign]
         with captured_logs() as lines:
             self.assertIsNone(await checker.check("x", _user(str(uuid.uuid4()))))

@@ -29,7 +29,7 @@ from hanko_tornado.admin.errors import HankoAdminError
 from hanko_tornado.admin.models import Webhook, Webhooks
 from hanko_tornado.health import ReadinessHandler, readiness
 from hanko_tornado.lifecycle import state_of
-from hanko_tornado.metrics import registry_for
+from hanko_tornado.prometheus import registry_for
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
