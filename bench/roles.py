@@ -16,7 +16,10 @@ import types
 import uuid
 from collections.abc import Callable
 
+import tornado.web
+
 from hanko_tornado.admin import HankoAdminClient, HankoAdminSettings, MetadataCache, private_metadata_has
+from hanko_tornado.lifecycle import state_of
 from hanko_tornado.requirement_data import data_to_load
 from hanko_tornado.requirements import Requirement, passkey
 from hanko_tornado.user import FrozenDict, HankoUser, freeze
@@ -46,7 +49,9 @@ def main() -> None:
     cache = MetadataCache(client)
     user = HankoUser.from_claims({"sub": str(uuid.uuid4()), "exp": 2_000_000_000, "amr": ["passkey"]})
     cache._entries[user.id] = (time.time(), freeze({"roles": ["editor", "admin"]}))  # remembered
-    handler = types.SimpleNamespace(application=types.SimpleNamespace(settings={"hanko_admin_metadata": cache}))
+    application = tornado.web.Application()
+    state_of(application).provide(MetadataCache, cache)
+    handler = types.SimpleNamespace(application=application)
 
     def check(requirement: Requirement) -> Callable[[], None]:
         def run() -> None:

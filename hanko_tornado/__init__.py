@@ -32,7 +32,7 @@ from hanko_tornado.errors import (
     UnavailableError,
 )
 from hanko_tornado.health import LivenessHandler, ReadinessHandler
-from hanko_tornado.lifecycle import close
+from hanko_tornado.lifecycle import close, verifier_for
 from hanko_tornado.mixin import HankoAuthMixin
 from hanko_tornado.pages import HankoPageMixin
 from hanko_tornado.projects import HankoProjects
@@ -40,7 +40,7 @@ from hanko_tornado.prometheus import MetricsHandler
 from hanko_tornado.requirements import Requirement, requires
 from hanko_tornado.session_protocol import SessionStatus
 from hanko_tornado.settings import HankoSettings
-from hanko_tornado.tokens import TokenVerifier, verifier_for
+from hanko_tornado.tokens import TokenVerifier
 from hanko_tornado.user import HankoUser
 from hanko_tornado.webhooks import HankoWebhookHandler, WebhookEvent
 from hanko_tornado.websocket import HankoWebSocketMixin

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import tornado.web
 
-from hanko_tornado.errors import ConfigurationError, CrossOriginRequestError
+from hanko_tornado.errors import ConfigurationError, CrossOriginRequestError, write_json_error
 
-__all__ = ["CROSS_ORIGIN_MESSAGE", "CorsHandler", "CorsSettings", "cors_settings_of", "origin_matches_host"]
+__all__ = [
+    "CorsHandler",
+    "CorsSettings",
+    "TolerantOriginCheck",
+    "cors_settings_of",
+    "origin_matches_host",
+]
 
-CROSS_ORIGIN_MESSAGE = CrossOriginRequestError().message
+_CROSS_ORIGIN_MESSAGE = CrossOriginRequestError().message
 
 
 def _normalize_origin(origin: str) -> str:
@@ -122,7 +128,24 @@ def cors_settings_of(handler: tornado.web.RequestHandler) -> CorsSettings:
     return cors
 
 
-class CorsHandler(tornado.web.RequestHandler):
+if TYPE_CHECKING:
+    _Handler = tornado.web.RequestHandler
+else:
+    _Handler = object
+
+
+class TolerantOriginCheck(_Handler):
+    """Tornado's same-origin test for ``cross_origin_protection`` and WebSocket handshakes, minus its 500.
+
+    Tornado 6.6's own raises ``ValueError`` (a 500) on an ``Origin`` such as ``"http://["``: a client's
+    garbage is a 403.  A base of :class:`CorsHandler` and of the auth mixins.
+    """
+
+    def _origin_matches_host(self, origin: str) -> bool:
+        return origin_matches_host(origin, self.request.headers.get("Host", ""))
+
+
+class CorsHandler(TolerantOriginCheck, tornado.web.RequestHandler):
     """A base handler that sets CORS headers on every answer and answers preflights.
 
     The headers are set in ``set_default_headers``, so error answers (401,
@@ -156,16 +179,11 @@ class CorsHandler(tornado.web.RequestHandler):
         self._refused_origin = origin
         return False
 
-    def _origin_matches_host(self, origin: str) -> bool:
-        # Tornado 6.6's own raises ValueError (a 500) on an Origin such as "http://[": a client's garbage is a 403.
-        return origin_matches_host(origin, self.request.headers.get("Host", ""))
-
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        error = self._reason.lower().replace(" ", "_")
-        message = self._reason
         if status_code == 403 and self._is_cross_origin_refusal(kwargs.get("exc_info")):
-            error, message = "cross_origin_request", CROSS_ORIGIN_MESSAGE
-        self.finish({"error": error, "message": message})
+            write_json_error(self, "cross_origin_request", _CROSS_ORIGIN_MESSAGE)
+        else:
+            write_json_error(self)
 
     def _is_cross_origin_refusal(self, exc_info: Any) -> bool:
         exception = exc_info[1] if exc_info else None

@@ -17,6 +17,8 @@ import time
 
 import tornado.web
 
+from hanko_tornado.lifecycle import state_of
+
 __all__ = ["Deliveries", "deliveries_of"]
 
 _REMEMBERED_DELIVERIES = 100_000
@@ -57,9 +59,5 @@ def _signed_content(token: str) -> bytes:
 
 
 def deliveries_of(application: tornado.web.Application) -> Deliveries:
-    """The application's record of delivered webhooks, kept in its settings as its verifier is."""
-    deliveries = application.settings.get("hanko_webhook_deliveries")
-    if deliveries is None:
-        deliveries = application.settings["hanko_webhook_deliveries"] = Deliveries()
-    assert isinstance(deliveries, Deliveries)
-    return deliveries
+    """The application's record of delivered webhooks, made on first use (kept with its other Hanko objects)."""
+    return state_of(application).part(Deliveries, Deliveries)

@@ -31,10 +31,10 @@ from hanko_tornado.errors import ConfigurationError, InvalidTokenError, Unavaila
 from hanko_tornado.settings import HankoSettings
 from hanko_tornado.token_shape import token_shape_problem
 from hanko_tornado.tokens import TokenVerifier
+from hanko_tornado.webhooks import WEBHOOK_SUBJECT
 
 __all__ = ["main"]
 
-_WEBHOOK_SUBJECT = "hanko webhooks"
 _TOKEN_LIKE = re.compile(r"[A-Za-z0-9_=-]{8,}\.[A-Za-z0-9_=.-]+")
 # A JWT's header is JSON, so base64url that starts "eyJ" ('{"'); the rest of it, dots and all, goes too.
 _JWT_LIKE = re.compile(r"eyJ[A-Za-z0-9_=+/-]*(?:\.[A-Za-z0-9_=+/-]*)*")
@@ -213,7 +213,7 @@ def _hint(code: str, settings: HankoSettings, claims: dict[str, Any]) -> str | N
     if code == "issuer":
         return f"the token's iss is {json.dumps(claims.get('iss'))}; HANKO_ISSUER (--issuer) must equal it"
     if code == "not_session":
-        if claims.get("sub") == _WEBHOOK_SUBJECT:
+        if claims.get("sub") == WEBHOOK_SUBJECT:
             return "this is a Hanko webhook token: it reports an event and never opens a session"
         return "Hanko session tokens carry a UUID sub and a UUID session_id"
     if code == "expired" and isinstance(claims.get("exp"), (int, float)):

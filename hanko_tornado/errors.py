@@ -26,6 +26,7 @@ __all__ = [
     "RequirementError",
     "SessionCheckUnavailableError",
     "UnavailableError",
+    "write_json_error",
 ]
 
 
@@ -232,3 +233,12 @@ class SessionCheckUnavailableError(UnavailableError):
 
     error = "session_check_unavailable"
     sentence = "Hanko could not confirm the session; try again shortly."
+
+
+def write_json_error(handler: RequestHandler, error: str | None = None, message: str | None = None) -> None:
+    """Finish ``handler``'s error answer as JSON ``{"error": ..., "message": ...}``, for its ``write_error``.
+
+    By default from the status's reason phrase: ``{"error": "not_found", "message": "Not Found"}``.
+    """
+    reason = handler._reason
+    handler.finish({"error": error or reason.lower().replace(" ", "_"), "message": message or reason})

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hanko_tornado.candidates import Attempt, count_cookies, first_that_passes
-from hanko_tornado.cors import cors_settings_of, origin_matches_host
+from hanko_tornado.cors import TolerantOriginCheck, cors_settings_of
 from hanko_tornado.errors import (
     AuthenticationError,
     CrossOriginRequestError,
@@ -29,13 +29,8 @@ log = logging.getLogger("hanko_tornado")
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-if TYPE_CHECKING:
-    from tornado.web import RequestHandler as _Handler
-else:
-    _Handler = object
 
-
-class HankoAuthMixin(_Handler):
+class HankoAuthMixin(TolerantOriginCheck):
     """Requires a valid Hanko session token before the handler's method runs.
 
     Put it before ``RequestHandler`` (or ``WebSocketHandler``) in the bases.
@@ -217,18 +212,11 @@ class HankoAuthMixin(_Handler):
         """How one token is tried: verified (unless remembered), then its session checked where that is on."""
 
         async def attempt(token: str, user: HankoUser | None) -> HankoUser:
-            # verify_token hashes the token once more: a microsecond, next to the signature check it leads to.
-            user = user or await verifier.verify_token(token)
-            if self._checks_sessions(verifier):
-                self.hanko_session = await verifier.session_checker.check(token, user)
-            return user
+            authenticated = await verifier.authenticate(token, session_check=self._checks_sessions(verifier), user=user)
+            self.hanko_session = authenticated.session
+            return authenticated.user
 
         return attempt
-
-    def _origin_matches_host(self, origin: str) -> bool:
-        # Tornado 6.6's own (cross_origin_protection, WebSocket handshakes) raises ValueError, a 500, on an
-        # Origin such as "http://[": a client's garbage is a 403.
-        return origin_matches_host(origin, self.request.headers.get("Host", ""))
 
     def _check_cookie_origin(self) -> None:
         """Refuse an unsafe request authenticated by the cookie unless it is same-origin or from an allowed origin.
@@ -243,7 +231,7 @@ class HankoAuthMixin(_Handler):
             return
         origin = self.request.headers.get("Origin")
         if origin is not None:
-            if site is None and origin_matches_host(origin, self.request.headers.get("Host", "")):
+            if site is None and self._origin_matches_host(origin):
                 return  # a browser without Sec-Fetch-Site, on the API's own origin
             if cors_settings_of(self).is_trusted_origin(origin):  # listed by name: "*" trusts nobody
                 return

@@ -12,8 +12,9 @@ from collections.abc import Callable
 
 import tornado.web
 
+from hanko_tornado.lifecycle import verifier_for
 from hanko_tornado.projects import HankoProjects
-from hanko_tornado.tokens import TokenVerifier, verifier_for
+from hanko_tornado.tokens import TokenVerifier
 
 __all__ = ["request_project", "request_verifier"]
 

@@ -28,7 +28,13 @@ from typing import Any
 import tornado.web
 
 from hanko_tornado.deliveries import deliveries_of
-from hanko_tornado.errors import HankoError, InvalidTokenError, KeysUnavailableError, UnavailableError
+from hanko_tornado.errors import (
+    HankoError,
+    InvalidTokenError,
+    KeysUnavailableError,
+    UnavailableError,
+    write_json_error,
+)
 from hanko_tornado.metrics import WebhookResult
 from hanko_tornado.request_verifier import request_project, request_verifier
 from hanko_tornado.session_protocol import parse_rfc3339
@@ -161,7 +167,7 @@ class HankoWebhookHandler(tornado.web.RequestHandler):
             log.exception("handling the Hanko webhook %s failed", event.event)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        self.finish({"error": self._reason.lower().replace(" ", "_"), "message": self._reason})
+        write_json_error(self)
 
     def on_finish(self) -> None:
         status = self.get_status()
@@ -243,9 +249,9 @@ async def end_sessions_for(verifier: TokenVerifier, event: WebhookEvent) -> None
     retention = verifier.settings.max_session_lifetime
     if event.event.startswith("session.delete") and isinstance(data.get("id"), str):
         until = _session_expiry(data.get("expires_at"), now + retention)
-        await verifier.revocations.end("session", data["id"], until)
+        await verifier.end("session", data["id"], until)
     elif event.event == "user.delete" and isinstance(data.get("id"), str):
-        await verifier.revocations.end("user", data["id"], now + retention)
+        await verifier.end("user", data["id"], now + retention)
 
 
 def _session_expiry(expires_at: Any, latest: float) -> float:

@@ -108,9 +108,8 @@ class HankoWebSocketMixin(HankoAuthMixin, _Handler):
 
     async def _watch(self) -> None:
         user, verifier = self.hanko_user, self.get_hanko_verifier()
-        revocations = verifier.revocations
         expires_at = user.expires_at.timestamp()
-        subscriptions = revocations.subscriptions
+        session_ended = verifier.session_watch(user)  # a webhook said so, here or in another process
         if not await self._handshake_done():
             return
         while True:
@@ -119,21 +118,13 @@ class HankoWebSocketMixin(HankoAuthMixin, _Handler):
             if time.time() >= expires_at:
                 self.close(CLOSE_TOKEN_EXPIRED, "token expired")
                 return
-            ended = revocations.has_ended(user)  # a webhook said so, here or in another process
-            if not ended and revocations.subscriptions != subscriptions:
-                # This process listened again after a gap: an end it missed is only in the shared record,
-                # read until it could be read (Redis just came back: its first answers may fail).
-                seen = revocations.subscriptions
-                read = await revocations.has_ended_in_record(user)
-                if read is not None:
-                    subscriptions, ended = seen, read
-            if ended:
+            if await session_ended():
                 self.close(CLOSE_SESSION_ENDED, "session ended")
                 return
             if self._hanko_token and self._checks_sessions(verifier):
                 try:
                     # Passive (Hanko's GET): an open socket is no user activity, so it never renews the session.
-                    await verifier.session_checker.check(self._hanko_token, user, renew=False)
+                    await verifier.authenticate(self._hanko_token, session_check=True, renew=False, user=user)
                 except InvalidTokenError:
                     if time.time() >= expires_at - _EXPIRY_MARGIN:  # Hanko's clock saw the token expire first
                         self.close(CLOSE_TOKEN_EXPIRED, "token expired")

@@ -11,7 +11,14 @@ import tornado.web
 from prometheus_client import CollectorRegistry, generate_latest
 from tornado.testing import gen_test
 
-from hanko_tornado.admin import AdminReadinessHandler, HankoAdminSettings, WebhookHealth, admin_client_for
+from hanko_tornado.admin import (
+    AdminReadinessHandler,
+    HankoAdminSettings,
+    WebhookHealth,
+    admin_client_for,
+    webhook_health_for,
+)
+from hanko_tornado.lifecycle import state_of
 from hanko_tornado.testing import HankoTestCase
 
 CALLBACK = "https://api.example.com/webhooks/hanko"
@@ -36,10 +43,11 @@ class WebhookHealthCase(HankoTestCase):
             hanko=self.hanko.settings(metrics=self.registry),
             hanko_admin=self.hanko.admin.settings(webhook_url=CALLBACK, webhook_check_interval=180),
         )
-        app.settings["hanko_admin_webhook_health"] = WebhookHealth(admin_client_for(app), clock=self.clock)
+        health = WebhookHealth(admin_client_for(app), clock=self.clock)
+        state_of(app).provide(WebhookHealth, health)
         from hanko_tornado.admin.health import _collector_for
 
-        _collector_for(self.registry).health.add(app.settings["hanko_admin_webhook_health"])
+        _collector_for(self.registry).health.add(health)
         self.hook = self.hanko.admin.add_webhook(CALLBACK, ("session.delete", "user"))
         self.hanko.admin.add_webhook("https://someone-else.example/hook", ("user.create",))
         return app
@@ -91,7 +99,7 @@ class ReadinessTest(WebhookHealthCase):
 
     def test_the_health_switches_a_switched_off_webhook_on_again(self) -> None:
         self.hanko.admin.switch_off(self.hook)
-        health = self._app.settings["hanko_admin_webhook_health"]
+        health = webhook_health_for(self._app)
         enabled = self.io_loop.run_sync(health.enable)
         self.assertEqual([hook.callback for hook in enabled], [CALLBACK])
         self.assertEqual((self.hook.enabled, self.hook.failures), (True, 0))

@@ -18,10 +18,12 @@ from hanko_tornado.admin import (
     HankoAdminWebhookHandler,
     MetadataCache,
     admin_client_for,
+    metadata_cache_for,
     private_metadata_has,
     private_metadata_passes,
 )
 from hanko_tornado.cors import CorsHandler
+from hanko_tornado.lifecycle import state_of
 from hanko_tornado.requirements import passkey
 from hanko_tornado.testing import HankoTestCase
 from hanko_tornado.user import HankoUser
@@ -54,7 +56,7 @@ class RolesCase(HankoTestCase):
             [(r"/senior", SeniorHandler)],
             admin=self.hanko.admin.settings(timeout=2.0, metadata_ttl=60, metadata_stale_grace=300),
         )
-        app.settings["hanko_admin_metadata"] = MetadataCache(admin_client_for(app), clock=self.clock)
+        state_of(app).provide(MetadataCache, MetadataCache(admin_client_for(app), clock=self.clock))
         return app
 
     def tearDown(self) -> None:
@@ -159,13 +161,13 @@ class WebhookInvalidationTest(RolesCase):
             self.assertEqual(self.get_admin(token)[0], 200)
             self.hanko.admin.users[user_id].metadata["private_metadata"] = {}
             self.assertEqual(self.webhook(event, {"id": user_id}), 200)
-            self.assertIsNone(self._app.settings["hanko_admin_metadata"].fresh(user_id), event)
+            self.assertIsNone(metadata_cache_for(self._app).fresh(user_id), event)
             self.assertEqual(self.get_admin(token)[0], 401 if event == "user.delete" else 403, event)
 
     def test_a_forged_or_replayed_webhook_drops_no_other_users_answer(self) -> None:
         victim_id, victim = self.user_with(roles=["admin"])
         other_id, other = self.user_with(roles=["admin"])
-        cache = self._app.settings["hanko_admin_metadata"]
+        cache = metadata_cache_for(self._app)
         self.assertEqual([self.get_admin(victim)[0], self.get_admin(other)[0]], [200, 200])
         url = self.get_url("/webhooks/hanko")
         genuine = self.hanko.mint_webhook("user.update", {"id": victim_id}).rsplit(".", 1)
@@ -189,7 +191,7 @@ class InFlightDropTest(RolesCase):
     @gen_test(timeout=60)
     async def test_an_answer_fetched_across_a_drop_is_not_remembered(self) -> None:
         user_id, _ = self.user_with(roles=["admin"])
-        cache = self._app.settings["hanko_admin_metadata"]
+        cache = metadata_cache_for(self._app)
         self.hanko.admin.fault, self.hanko.admin.slow_seconds = "slow", 0.3
         loading = asyncio.ensure_future(cache.private_metadata(user_id))
         while not self.hanko.admin.calls:

@@ -42,6 +42,7 @@ from hanko_tornado.cache import (
     close_cache,
     seal_entry,
 )
+from hanko_tornado.lifecycle import state_of
 from hanko_tornado.testing import FakeHanko, HankoTestCase, SigningKey, fetch_concurrently
 
 SECRET = "s" * 32
@@ -146,7 +147,7 @@ class RedisTestCase(HankoTestCase):
 
     def restart(self, **overrides: Any) -> None:
         """A new verifier with these settings, as in a process started afresh."""
-        verifier = self._app.settings.pop("hanko_verifier", None)
+        verifier, state_of(self._app).verifier = state_of(self._app).verifier, None  # the next request makes one
         if verifier is not None:
             self.io_loop.run_sync(verifier.close)
         self._app.settings["hanko"] = self.settings(**overrides)
@@ -219,7 +220,7 @@ class PoisonTest(RedisTestCase):
         for poison in poisons:
             with self.subTest(poison=poison[:20]):
                 self.poison(poison)
-                self._app.settings.pop("hanko_verifier", None)
+                state_of(self._app).verifier = None  # a process started afresh
                 with captured_logs() as lines:
                     self.assertEqual(self.status(forged), 401)
                     self.assertEqual(self.status(self.hanko.mint()), 200)

@@ -19,6 +19,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 from tornado.testing import AsyncHTTPTestCase, gen_test
 
 from hanko_tornado import HankoAuthMixin, HankoSettings
+from hanko_tornado.lifecycle import state_of
 
 STARTUP_SECONDS = 120  # an upper bound for a busy machine: key generation and start-up
 
@@ -95,7 +96,7 @@ class StandAloneFakeTest(AsyncHTTPTestCase):
         self.assertEqual(stdout, "", "nothing more on stdout")
         self.assertNotIn("eyJ", stderr, "no token on stderr")
         self.assertNotIn("Warning", stderr)
-        verifier = self._app.settings.get("hanko_verifier")
+        verifier = state_of(self._app).verifier
         if verifier is not None:
             self.io_loop.run_sync(verifier.close)
         super().tearDown()

@@ -12,7 +12,7 @@ import tornado.websocket
 from tornado.httpclient import HTTPRequest
 from tornado.testing import gen_test
 
-from hanko_tornado import CorsHandler, CorsSettings, HankoAuthMixin
+from hanko_tornado import CorsHandler, CorsSettings, HankoAuthMixin, verifier_for
 from hanko_tornado.candidates import HankoToken
 from hanko_tornado.testing import HankoTestCase, SigningKey
 from hanko_tornado.websocket import CLOSE_SESSION_ENDED, SUBPROTOCOL, HankoWebSocketMixin
@@ -120,7 +120,7 @@ class FallbackTest(TokenOrderTestCase):
         session = str(uuid.uuid4())
         bearer = self.hanko.mint(self.ada, session_id=session)
         self.assertEqual(self.send(bearer, None)[0], 200)
-        verifier = self._app.settings["hanko_verifier"]
+        verifier = verifier_for(self._app)
         self.io_loop.run_sync(lambda: verifier.revocations.end("session", session, 4102444800.0))
         self.assertEqual(self.send(bearer, None)[1]["message"], "The session token was refused: session ended.")
         self.assertEqual(self.send(bearer, self.cookie), (200, {"id": self.ada}))

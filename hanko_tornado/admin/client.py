@@ -41,6 +41,7 @@ from hanko_tornado.admin.models import (
 )
 from hanko_tornado.admin.settings import ADMIN_API_URL_VARIABLE, HankoAdminSettings
 from hanko_tornado.cache import describe_failure
+from hanko_tornado.lifecycle import state_of
 
 __all__ = ["UNCHANGED", "HankoAdminClient", "admin_client_for"]
 
@@ -293,13 +294,13 @@ def admin_client_for(application: tornado.web.Application) -> HankoAdminClient:
 
     :raises LookupError: the application has no ``hanko_admin`` setting (``HANKO_ADMIN_API_URL`` unset).
     """
-    client = application.settings.get("hanko_admin_client")
-    if client is None:
+
+    def made() -> HankoAdminClient:
         settings = application.settings.get("hanko_admin")
         if settings is None:
             raise LookupError(f"no hanko_admin setting: set {ADMIN_API_URL_VARIABLE}")
         if not isinstance(settings, HankoAdminSettings):
             raise TypeError("the 'hanko_admin' setting must be a HankoAdminSettings")
-        client = application.settings["hanko_admin_client"] = HankoAdminClient(settings)
-    assert isinstance(client, HankoAdminClient)
-    return client
+        return HankoAdminClient(settings)
+
+    return state_of(application).part(HankoAdminClient, made)

@@ -28,6 +28,7 @@ from hanko_tornado.admin.client import HankoAdminClient, admin_client_for
 from hanko_tornado.admin.errors import HankoAdminError
 from hanko_tornado.admin.models import Webhook, Webhooks
 from hanko_tornado.health import ReadinessHandler, readiness
+from hanko_tornado.lifecycle import state_of
 from hanko_tornado.prometheus import registry_for
 
 if TYPE_CHECKING:
@@ -130,15 +131,15 @@ class WebhookHealth:
 
 def webhook_health_for(application: tornado.web.Application) -> WebhookHealth:
     """The application's webhook health, made on first use from its admin client (and watched by its metrics)."""
-    health = application.settings.get("hanko_admin_webhook_health")
-    if health is None:
-        health = application.settings["hanko_admin_webhook_health"] = WebhookHealth(admin_client_for(application))
-        hanko = application.settings.get("hanko")
-        metrics = getattr(hanko, "metrics", None)
+
+    def made() -> WebhookHealth:
+        health = WebhookHealth(admin_client_for(application))
+        metrics = getattr(application.settings.get("hanko"), "metrics", None)
         if metrics is not None and metrics is not False:
             _collector_for(metrics).health.add(health)
-    assert isinstance(health, WebhookHealth)
-    return health
+        return health
+
+    return state_of(application).part(WebhookHealth, made)
 
 
 class AdminReadinessHandler(ReadinessHandler):

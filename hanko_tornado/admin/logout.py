@@ -1,7 +1,7 @@
 """Log out everywhere, and revoke one session: at Hanko, and in every process of this service at once.
 
 Both end the sessions the way a ``session.delete`` webhook does
-(``verifier.revocations.end``): refused in this process at once and, with a
+(``verifier.end``): refused in this process at once and, with a
 shared Redis cache, in every process within a second, so the logout holds
 even when Hanko's webhook never arrives (switched off, lost, late).  They end
 the sessions here before asking Hanko, so a token is refused from the first
@@ -70,6 +70,6 @@ async def _end_here(verifier: TokenVerifier, sessions: tuple[AdminSession, ...],
     latest = time.time() + verifier.settings.max_session_lifetime
     for session in sessions:
         until = session.expires_at.timestamp() if session.expires_at is not None else latest
-        await verifier.revocations.end("session", session.id, min(until, latest))
+        await verifier.end("session", session.id, min(until, latest))
     if also is not None and also not in {session.id for session in sessions}:
-        await verifier.revocations.end("session", also, latest)
+        await verifier.end("session", also, latest)

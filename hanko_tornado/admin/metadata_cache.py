@@ -28,7 +28,7 @@ from hanko_tornado.admin.client import HankoAdminClient, admin_client_for
 from hanko_tornado.admin.errors import AdminNotFoundError, HankoAdminError
 from hanko_tornado.admin.models import is_uuid
 from hanko_tornado.cache import CACHE_BACKOFF_SECONDS, SealedCache, describe_failure
-from hanko_tornado.tokens import verifier_for
+from hanko_tornado.lifecycle import state_of, verifier_for
 from hanko_tornado.user import FrozenDict, freeze
 
 __all__ = ["MetadataCache", "close_admin", "forget_for_event", "metadata_cache_for"]
@@ -42,14 +42,14 @@ _EMPTY = FrozenDict()
 class MetadataCache:
     """Private metadata by user id, for one application's admin client.
 
-    :param get_shared: the key store's sealed cache (Redis, or this process's memory).
+    :param shared: the verifier's sealed cache (Redis, or this process's memory); ``None``: this process only.
     :param clock: wall-clock seconds (``time.time``); tests move it.
     """
 
     def __init__(
         self,
         client: HankoAdminClient,
-        get_shared: Callable[[], SealedCache] | None = None,
+        shared: SealedCache | None = None,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -57,7 +57,7 @@ class MetadataCache:
         self.ttl = client.settings.metadata_ttl
         self.grace = client.settings.metadata_stale_grace
         self.clock = clock
-        self._get_shared = get_shared
+        self._shared_cache = shared
         self._entries: collections.OrderedDict[str, tuple[float, FrozenDict]] = collections.OrderedDict()
         self._loading: dict[str, asyncio.Future[FrozenDict]] = {}
         # Per user, when it was last dropped: a count of drops (for answers fetched here) and the time
@@ -145,7 +145,7 @@ class MetadataCache:
         return True
 
     def _shared(self) -> SealedCache | None:
-        return self._get_shared() if self._get_shared is not None else None
+        return self._shared_cache
 
     def _key(self, user_id: str) -> str:
         return f"{self._channel}:{user_id}"
@@ -212,12 +212,16 @@ class MetadataCache:
 
 
 async def close_admin(application: tornado.web.Application) -> None:
-    """Close what the admin API uses in ``application`` (its metadata cache's listener, its client); on shutdown."""
-    cache = application.settings.get("hanko_admin_metadata")
-    if isinstance(cache, MetadataCache):
+    """Close what the admin API uses in ``application`` (its metadata cache's listener, its client); on shutdown.
+
+    :func:`hanko_tornado.close` does it too, with everything else.
+    """
+    state = state_of(application)
+    cache = state.existing(MetadataCache)
+    if cache is not None:
         await cache.close()
-    client = application.settings.get("hanko_admin_client")
-    if isinstance(client, HankoAdminClient):
+    client = state.existing(HankoAdminClient)
+    if client is not None:
         await client.close()
 
 
@@ -226,14 +230,12 @@ def metadata_cache_for(application: tornado.web.Application) -> MetadataCache:
 
     :raises LookupError: the application has no ``hanko_admin`` setting.
     """
-    cache = application.settings.get("hanko_admin_metadata")
-    if cache is None:
+
+    def made() -> MetadataCache:
         client = admin_client_for(application)
-        shared = verifier_for(application).cache if "hanko" in application.settings else None
-        get_shared = None if shared is None else lambda: shared
-        cache = application.settings["hanko_admin_metadata"] = MetadataCache(client, get_shared)
-    assert isinstance(cache, MetadataCache)
-    return cache
+        return MetadataCache(client, verifier_for(application).cache if "hanko" in application.settings else None)
+
+    return state_of(application).part(MetadataCache, made)
 
 
 async def forget_for_event(application: tornado.web.Application, event: str, data: Mapping[str, Any]) -> None:

@@ -30,6 +30,7 @@ __all__ = [
     "Webhook",
     "Webhooks",
     "is_uuid",
+    "read_list",
 ]
 
 _T = TypeVar("_T")

@@ -51,7 +51,7 @@ class _PrivateMetadataCheck(LoadingRequirement):
         if _from_another_project(handler):
             _LOADED.set((user.id, None))
             return None
-        cache = handler.application.settings.get("hanko_admin_metadata") or metadata_cache_for(handler.application)
+        cache = metadata_cache_for(handler.application)
         remembered = cache.fresh(user.id)
         if remembered is not None:
             _LOADED.set((user.id, remembered))

@@ -11,13 +11,13 @@ from collections.abc import Mapping
 import tornado.web
 
 from hanko_tornado.keys import KeyStore
-from hanko_tornado.lifecycle import close
+from hanko_tornado.lifecycle import close, state_of, verifier_for
 from hanko_tornado.runner.graceful import STOPPING, GracefulHTTPServer
 from hanko_tornado.runner.keys_file import KeysFile
 from hanko_tornado.runner.options import ServeOptions
 from hanko_tornado.runner.supervisor import WorkerLink
 from hanko_tornado.settings import HankoSettings
-from hanko_tornado.tokens import TokenVerifier, verifier_for
+from hanko_tornado.tokens import TokenVerifier
 
 __all__ = ["serve"]
 
@@ -113,11 +113,12 @@ def _listen_for_stop(stop: asyncio.Future[bool], hurry: asyncio.Event, link: Wor
 def _seed_verifier(app: tornado.web.Application, keys_file: KeysFile) -> None:
     """Give the application a verifier whose key store starts from the copy on disk, if it is usable."""
     settings = app.settings.get("hanko")
-    if not isinstance(settings, HankoSettings) or "hanko_verifier" in app.settings:
+    state = state_of(app)
+    if not isinstance(settings, HankoSettings) or "hanko_verifier" in app.settings or state.verifier is not None:
         return
     seed = keys_file.read()
     if seed is not None:
-        app.settings["hanko_verifier"] = TokenVerifier(settings, seed=seed)
+        state.verifier = TokenVerifier(settings, seed=seed)
 
 
 async def _sync_keys_file(key_store: KeyStore, keys_file: KeysFile) -> None:
