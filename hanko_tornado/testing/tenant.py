@@ -20,11 +20,12 @@ from hanko_tornado.numeric_date import is_numeric_date
 from hanko_tornado.testing.keys import SigningKey
 from hanko_tornado.testing.sessions import FakeSession, open_session, validation_answer
 from hanko_tornado.testing.webhooks import WebhookSender
+from hanko_tornado.webhooks import WEBHOOK_SUBJECT
 
 __all__ = ["HANKO_DEFAULT_CORS_ORIGINS", "WEBHOOK_SUBJECT", "FakeTenant", "Fault"]
 
 Fault = Literal["error", "garbage", "slow", "drop"]
-WEBHOOK_SUBJECT = "hanko webhooks"
+
 #: Hanko's default ``server.public.cors.allow_origins`` (``backend/config/config_default.go``).
 HANKO_DEFAULT_CORS_ORIGINS = ("http://localhost:8888",)
 
