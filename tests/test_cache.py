@@ -363,6 +363,20 @@ class UnansweringRedisTest(HankoTestCase):
         # asyncio's TimeoutError, or redis-py's own read timeout where it wins the race (Python 3.10: async_timeout).
         self.assertRegex(warnings[0], r"\(read: (TimeoutError|Timeout reading from 127\.0\.0\.1:\d+)\)")
 
+    @gen_test(timeout=30)
+    async def test_a_timeout_is_not_tried_again(self) -> None:
+        """A retry would double the wait on a Redis that does not answer (and on Python 3.10 outlive the bound)."""
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        store = cache_from_url(f"redis://127.0.0.1:{self.silent_port}/0")
+        try:
+            # No bound of the library's around it: redis-py's own socket timeout ends the read.
+            with self.assertRaisesRegex(RedisTimeoutError, "Timeout reading from"):
+                await store.read("hanko_tornado:test")
+        finally:
+            await close_cache(store)
+        self.assertEqual(len(self.connections), 1)
+
 
 class FleetTest(AsyncTestCase):
     """Real server.py processes, on two ports and with --processes, sharing one redis-server."""
