@@ -172,7 +172,13 @@ def _retrying() -> dict[str, Any]:
 
     # One retry on a fresh connection: after a Redis restart the pooled connections are dead, and the first
     # command on each would otherwise count as Redis failing and switch the shared cache off for another 5 s.
-    return {"retry": Retry(NoBackoff(), 1), "retry_on_error": [RedisConnectionError]}
+    # Not on a timeout (redis-py's default retries those too): a Redis that does not answer gets one
+    # CACHE_OPERATION_TIMEOUT, and on Python 3.10 a retry could outlive it (async_timeout can turn the
+    # caller's asyncio.wait_for cancellation into redis-py's own timeout, which was then retried).
+    return {
+        "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        "retry_on_error": [RedisConnectionError],
+    }
 
 
 def _redis() -> Any:

@@ -59,7 +59,7 @@ class Certificates:
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
         self.folder = pathlib.Path(tempfile.mkdtemp(prefix="hanko-tls-"))
         now = datetime.datetime.now(datetime.timezone.utc)
@@ -74,7 +74,23 @@ class Certificates:
             )
             (self.folder / f"{stem}.key").write_bytes(pem)
 
+        def usage(*, signs_certificates: bool) -> x509.KeyUsage:
+            return x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=signs_certificates,
+                crl_sign=signs_certificates,
+                encipher_only=False,
+                decipher_only=False,
+            )
+
+        # The extensions RFC 5280 asks of a CA and what it signs: Python 3.13's default context checks them
+        # (ssl.VERIFY_X509_STRICT), and refuses a CA without key usage or key identifiers.
         ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca_key_id = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
         ca = (
             x509.CertificateBuilder()
             .subject_name(name("hanko test CA"))
@@ -84,11 +100,15 @@ class Certificates:
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=1))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(usage(signs_certificates=True), critical=True)
+            .add_extension(ca_key_id, critical=False)
             .sign(ca_key, hashes.SHA256())
         )
         write("ca", ca_key, ca)
-        for stem, names in (("server", ["127.0.0.1", "localhost"]), ("client", []), ("elsewhere", ["10.9.9.9"])):
+        leaves = (("server", ["127.0.0.1", "localhost"]), ("client", []), ("elsewhere", ["10.9.9.9"]))
+        for stem, names in leaves:
             key = ec.generate_private_key(ec.SECP256R1())
+            purpose = ExtendedKeyUsageOID.CLIENT_AUTH if stem == "client" else ExtendedKeyUsageOID.SERVER_AUTH
             builder = (
                 x509.CertificateBuilder()
                 .subject_name(name(stem))
@@ -97,6 +117,13 @@ class Certificates:
                 .serial_number(x509.random_serial_number())
                 .not_valid_before(now - datetime.timedelta(minutes=5))
                 .not_valid_after(now + datetime.timedelta(days=1))
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(usage(signs_certificates=False), critical=True)
+                .add_extension(x509.ExtendedKeyUsage([purpose]), critical=False)
+                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+                .add_extension(
+                    x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_key_id), critical=False
+                )
             )
             if names:
                 alternatives = [
@@ -142,7 +169,11 @@ class RedisServer:
             where += ["--tls-key-file", tls.path("server.key"), "--tls-ca-cert-file", tls.path("ca.crt")]
         command = [self.executable, *where, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", *self.args]
         self.process = subprocess.Popen(command, cwd=self.folder, stdout=subprocess.DEVNULL)
-        wait_for(lambda: self.command("PING").startswith(b"+PONG"), "redis-server answers", 30)
+        try:
+            wait_for(lambda: self.command("PING").startswith(b"+PONG"), "redis-server answers", 30)
+        except AssertionError:
+            self.stop()  # not left running into the next tests (tearDown does not run after a failed setUp)
+            raise
 
     def stop(self) -> None:
         if self.process is not None:
