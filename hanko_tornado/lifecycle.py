@@ -105,16 +105,17 @@ async def close(application: tornado.web.Application) -> None:
     """Close everything ``application``'s Hanko objects hold; await it once, on shutdown.
 
     The admin API's metadata cache and client, the verifier or the projects' verifiers (their HTTP clients, their
-    listener for ended sessions), and the shared cache's connections.  What was never made is skipped, so it is
-    safe on any application, with or without a ``hanko`` setting.  What is closed stays closed: a request after it
-    is answered 503.
+    listener for ended sessions), and the shared cache's connections.  What was never made is skipped (but the
+    verifier, made to be closed), so it is safe on any application, with or without a ``hanko`` setting.  What is
+    closed stays closed: a request after it is answered 503.
     """
-    state = _STATES.get(weakref.ref(application))
-    if state is not None:
-        await state.close()
-    given = application.settings.get("hanko_verifier")
-    if given is not None and (state is None or state.verifier is not given):  # given, and never used
-        await given.close()
+    state, given = state_of(application), application.settings.get("hanko_verifier")
+    from_settings = given is None and isinstance(application.settings.get("hanko"), HankoSettings)
+    if state.verifier is None and (isinstance(given, TokenVerifier) or from_settings):
+        # Never used: had now and closed with the rest, so that a request after this meets it closed (503)
+        # instead of making a verifier of its own that nobody closes.
+        verifier_for(application)
+    await state.close()
     projects = application.settings.get("hanko_projects")
     if projects is not None:
         await projects.close()

@@ -1,0 +1,143 @@
+"""A review of the "no behaviour change" refactor (issue 26): what it could have loosened, tried on real servers."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import time
+import weakref
+from typing import Any
+
+import tornado.web
+import tornado.websocket
+from support import captured_logs
+from tornado.testing import gen_test
+
+from hanko_tornado import HankoAuthMixin, HankoSettings, close, verifier_for
+from hanko_tornado.lifecycle import state_of
+from hanko_tornado.runner.dev import DevStandIn
+from hanko_tornado.testing import HankoTestCase
+from hanko_tornado.webhooks import HankoWebhookHandler
+from hanko_tornado.websocket import CLOSE_SESSION_ENDED, HankoWebSocketMixin
+
+
+class UserHandler(HankoAuthMixin, tornado.web.RequestHandler):
+    def get(self) -> None:
+        self.write({"id": self.hanko_user.id})
+
+
+class Webhooks(HankoWebhookHandler):
+    pass
+
+
+class Socket(HankoWebSocketMixin, tornado.websocket.WebSocketHandler):
+    hanko_watch_interval = 0.05
+
+    def open(self) -> None:
+        self.write_message("hello")
+
+
+class ClosedBeforeFirstUseTest(HankoTestCase):
+    """``close(application)`` says what is closed stays closed: a request after it is answered 503."""
+
+    def get_app(self) -> tornado.web.Application:
+        return tornado.web.Application([(r"/user", UserHandler)], hanko=self.hanko.settings())
+
+    def test_a_request_after_close_is_refused_even_when_none_came_before(self) -> None:
+        self.io_loop.run_sync(lambda: close(self._app))
+        response = self.fetch_with_token("/user", self.hanko.mint(), raise_error=False)
+        self.assertEqual(response.code, 503, response.body)
+        self.assertEqual(self.hanko.jwks_fetches, 0, "a closed application fetches nothing")
+
+    def test_a_request_after_close_is_refused_when_one_came_before(self) -> None:
+        token = self.hanko.mint()
+        self.assertEqual(self.fetch_with_token("/user", token).code, 200)
+        self.io_loop.run_sync(lambda: close(self._app))
+        # The token is remembered: the verifier answers it from memory, closed or not.  A fresh token needs keys.
+        response = self.fetch_with_token("/user", self.hanko.mint(), raise_error=False)
+        self.assertEqual(response.code, 503, response.body)
+
+
+class RecycledApplicationTest(HankoTestCase):
+    def get_app(self) -> tornado.web.Application:
+        return tornado.web.Application()
+
+    def test_a_new_application_at_a_dead_ones_address_starts_afresh(self) -> None:
+        settings = HankoSettings(api_url=self.hanko.api_url)
+        first = tornado.web.Application(hanko=settings)
+        old_verifier = weakref.ref(verifier_for(first))
+        address = id(first)
+        del first
+        gc.collect()  # the application; its state goes with it, and the verifier's cycles at the next pass
+        gc.collect()
+        self.assertIsNone(old_verifier())
+        kept = []
+        for _ in range(5000):  # CPython soon hands the freed memory out again: look for an application there
+            candidate = tornado.web.Application(hanko=settings)
+            kept.append(candidate)
+            if id(candidate) == address:
+                break
+        # At the dead one's address or not (that is up to the allocator), a new application starts with nothing.
+        self.assertIsNone(state_of(candidate).verifier)
+        self.assertIsNot(verifier_for(candidate), old_verifier())
+
+
+class SessionCheckBackOffTest(HankoTestCase):
+    def get_app(self) -> tornado.web.Application:
+        return tornado.web.Application(
+            [(r"/user", UserHandler)],
+            hanko=self.hanko.settings(session_check="validate", session_check_ttl=0.0, refetch_interval=0.3),
+        )
+
+    def test_a_failing_session_check_backs_off_then_recovers(self) -> None:
+        token = self.hanko.mint()
+        self.hanko.session_fault = "error"
+        with captured_logs() as lines:
+            first = self.fetch_with_token("/user", token, raise_error=False)
+            asked = self.hanko.validations
+            second = self.fetch_with_token("/user", token, raise_error=False)
+        self.assertEqual((first.code, second.code), (503, 503))
+        self.assertEqual(self.hanko.validations, asked, "backing off: Hanko was left alone")
+        self.assertNotIn(token, "\n".join(lines))
+        self.hanko.session_fault = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.fetch_with_token("/user", token, raise_error=False).code == 200:
+                break
+            self.io_loop.run_sync(lambda: asyncio.sleep(0.05))
+        else:
+            self.fail("the session check never recovered")
+
+
+class WebSocketEndsTest(HankoTestCase):
+    def get_app(self) -> tornado.web.Application:
+        return tornado.web.Application(
+            [(r"/ws", Socket), (r"/webhooks/hanko", Webhooks)],
+            hanko=self.hanko.settings(session_check="validate", session_check_ttl=0.1),
+        )
+
+    @gen_test(timeout=60)
+    async def test_a_session_hanko_ended_closes_the_socket_without_a_webhook(self) -> None:
+        token = self.hanko.mint()
+        session = next(iter(self.hanko.sessions))
+        connection = await self.websocket_connect("/ws", token)
+        self.assertEqual(await self.websocket_read(connection), "hello")
+        self.hanko.sessions.pop(session)  # no webhook: only the session check can tell
+        end = await self.websocket_closed(connection, timeout=30)
+        self.assertEqual(end.code, CLOSE_SESSION_ENDED)
+
+
+class DevStandInTest(HankoTestCase):
+    def get_app(self) -> tornado.web.Application:
+        return tornado.web.Application()
+
+    def test_the_dev_token_is_not_in_the_stand_ins_repr(self) -> None:
+        dev = DevStandIn.start("127.0.0.1", 8000, 1)
+        self.assertTrue(dev.token)
+        self.assertFalse(dev.token in repr(dev), "the dev token is in the stand-in's repr")  # not printed here
+
+
+def _body(response: Any) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(response.body)
+    return body
