@@ -14,7 +14,7 @@ import tornado.websocket
 from support import captured_logs
 from tornado.testing import gen_test
 
-from hanko_tornado import HankoAuthMixin, HankoSettings, close, verifier_for
+from hanko_tornado import HankoAuthMixin, HankoProjects, HankoSettings, close, verifier_for
 from hanko_tornado.lifecycle import state_of
 from hanko_tornado.runner.dev import DevStandIn
 from hanko_tornado.testing import HankoTestCase
@@ -57,6 +57,22 @@ class ClosedBeforeFirstUseTest(HankoTestCase):
         # The token is remembered: the verifier answers it from memory, closed or not.  A fresh token needs keys.
         response = self.fetch_with_token("/user", self.hanko.mint(), raise_error=False)
         self.assertEqual(response.code, 503, response.body)
+
+
+class ProjectsClosedTest(HankoTestCase):
+    """The same with ``hanko_projects``: after ``close``, a project's request makes no verifier nobody closes."""
+
+    def get_app(self) -> tornado.web.Application:
+        self.projects = HankoProjects({"one": self.hanko.settings()}, select=lambda request: "one")
+        return tornado.web.Application([(r"/user", UserHandler)], hanko_projects=self.projects)
+
+    def test_a_project_request_after_close_is_refused(self) -> None:
+        self.assertEqual(self.fetch_with_token("/user", self.hanko.mint()).code, 200)
+        self.io_loop.run_sync(lambda: close(self._app))
+        response = self.fetch_with_token("/user", self.hanko.mint(), raise_error=False)
+        self.assertEqual(response.code, 503, response.body)
+        self.assertEqual(self.projects.live_projects(), ())
+        self.assertEqual(self.hanko.jwks_fetches, 1, "nothing was fetched after close")
 
 
 class RecycledApplicationTest(HankoTestCase):
