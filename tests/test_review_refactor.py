@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import gc
 import json
 import time
@@ -14,12 +15,13 @@ import tornado.websocket
 from support import captured_logs
 from tornado.testing import gen_test
 
-from hanko_tornado import HankoAuthMixin, HankoProjects, HankoSettings, close, verifier_for
+from hanko_tornado import CorsHandler, CorsSettings, HankoAuthMixin, HankoProjects, HankoSettings, close, verifier_for
 from hanko_tornado.lifecycle import state_of
+from hanko_tornado.requirements import passkey
 from hanko_tornado.runner.dev import DevStandIn
 from hanko_tornado.testing import HankoTestCase
 from hanko_tornado.webhooks import HankoWebhookHandler
-from hanko_tornado.websocket import CLOSE_SESSION_ENDED, HankoWebSocketMixin
+from hanko_tornado.websocket import CLOSE_SESSION_ENDED, CLOSE_TOKEN_EXPIRED, HankoWebSocketMixin
 
 
 class UserHandler(HankoAuthMixin, tornado.web.RequestHandler):
@@ -29,6 +31,21 @@ class UserHandler(HankoAuthMixin, tornado.web.RequestHandler):
 
 class Webhooks(HankoWebhookHandler):
     pass
+
+
+class ChangeHandler(HankoAuthMixin, CorsHandler):
+    runs = 0
+
+    def get(self) -> None:
+        self.write({"id": self.hanko_user.id})
+
+    def post(self) -> None:
+        type(self).runs += 1
+        self.write({"id": self.hanko_user.id})
+
+
+class PasskeyHandler(ChangeHandler):
+    hanko_requires = passkey
 
 
 class Socket(HankoWebSocketMixin, tornado.websocket.WebSocketHandler):
@@ -100,6 +117,62 @@ class RecycledApplicationTest(HankoTestCase):
         self.assertIsNot(verifier_for(candidate), old_verifier())
 
 
+class RememberedTokensTest(HankoTestCase):
+    """A token verified before is answered from memory (``remembered_user``, then ``authenticate``): every check
+    a first request meets still holds on it."""
+
+    def get_app(self) -> tornado.web.Application:
+        return tornado.web.Application(
+            [(r"/change", ChangeHandler), (r"/passkey", PasskeyHandler), (r"/webhooks/hanko", Webhooks)],
+            hanko=self.hanko.settings(session_check="validate", session_check_ttl=0.0),
+            cors=CorsSettings(origins=["http://localhost:3000"]),
+            cross_origin_protection=False,  # the mixin's own check is the one under test
+        )
+
+    def setUp(self) -> None:
+        super().setUp()
+        ChangeHandler.runs = 0
+
+    def test_a_remembered_cookie_still_meets_the_origin_check(self) -> None:
+        token = self.hanko.mint(amr=["pwd"])
+        self.assertEqual(self.fetch_with_token("/change", token, cookie=True).code, 200)
+        foreign = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
+        response = self.fetch_with_token(
+            "/change", token, cookie=True, method="POST", body="", headers=foreign, raise_error=False
+        )
+        self.assertEqual((response.code, _body(response)["error"]), (403, "cross_origin_request"))
+        self.assertEqual(ChangeHandler.runs, 0)
+
+    def test_a_remembered_token_still_meets_the_requirement(self) -> None:
+        token = self.hanko.mint(amr=["pwd"])
+        self.assertEqual(self.fetch_with_token("/change", token).code, 200)
+        response = self.fetch_with_token("/passkey", token, raise_error=False)
+        self.assertEqual((response.code, _body(response)["error"]), (401, "insufficient_user_authentication"))
+
+    def test_a_remembered_bearer_whose_session_ended_at_hanko_gives_way_to_the_cookie(self) -> None:
+        bearer, cookie = self.hanko.mint(), self.hanko.mint()
+        bearer_session = json.loads(_claims(bearer))["session_id"]
+        self.assertEqual(self.fetch_with_token("/change", bearer).code, 200)
+        self.hanko.sessions.pop(bearer_session)  # no webhook: only the session check can tell
+        response = self.fetch_with_token("/change", bearer, raise_error=False)
+        self.assertEqual((response.code, _body(response)["reason"]), (401, "session_ended"))
+        both = {"Authorization": f"Bearer {bearer}", "Cookie": f"hanko={cookie}"}
+        response = self.fetch("/change", headers=both)
+        self.assertEqual(_body(response)["id"], json.loads(_claims(cookie))["sub"])
+        foreign = {**both, "Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
+        response = self.fetch("/change", method="POST", body="", headers=foreign, raise_error=False)
+        self.assertEqual(response.code, 403, "the cookie it fell through to is checked for its origin")
+
+    def test_a_remembered_token_whose_session_a_webhook_ended_is_refused(self) -> None:
+        token = self.hanko.mint()
+        self.assertEqual(self.fetch_with_token("/change", token).code, 200)
+        self.hanko.register_webhook(self.get_url("/webhooks/hanko"))
+        self.hanko.revoke(json.loads(_claims(token))["session_id"])
+        self.io_loop.run_sync(self.hanko.webhooks_sent)
+        response = self.fetch_with_token("/change", token, raise_error=False)
+        self.assertEqual((response.code, _body(response)["reason"]), (401, "session_ended"))
+
+
 class SessionCheckBackOffTest(HankoTestCase):
     def get_app(self) -> tornado.web.Application:
         return tornado.web.Application(
@@ -135,6 +208,13 @@ class WebSocketEndsTest(HankoTestCase):
         )
 
     @gen_test(timeout=60)
+    async def test_a_socket_is_closed_when_its_token_expires(self) -> None:
+        connection = await self.websocket_connect("/ws", self.hanko.mint(lifetime=2))
+        self.assertEqual(await self.websocket_read(connection), "hello")
+        end = await self.websocket_closed(connection, timeout=30)
+        self.assertEqual(end.code, CLOSE_TOKEN_EXPIRED)
+
+    @gen_test(timeout=60)
     async def test_a_session_hanko_ended_closes_the_socket_without_a_webhook(self) -> None:
         token = self.hanko.mint()
         session = next(iter(self.hanko.sessions))
@@ -158,3 +238,8 @@ class DevStandInTest(HankoTestCase):
 def _body(response: Any) -> dict[str, Any]:
     body: dict[str, Any] = json.loads(response.body)
     return body
+
+
+def _claims(token: str) -> str:
+    payload = token.split(".")[1]
+    return base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
