@@ -200,6 +200,29 @@ class SessionCheckBackOffTest(HankoTestCase):
             self.fail("the session check never recovered")
 
 
+class KeyEndpointBackOffTest(HankoTestCase):
+    def get_app(self) -> tornado.web.Application:
+        return tornado.web.Application([(r"/user", UserHandler)], hanko=self.hanko.settings(refetch_interval=0.5))
+
+    def test_a_failing_key_endpoint_is_asked_once_per_interval_then_recovers(self) -> None:
+        self.hanko.fault = "error"
+        started = time.monotonic()
+        with captured_logs() as lines:
+            codes = {self.fetch_with_token("/user", self.hanko.mint(), raise_error=False).code for _ in range(10)}
+        elapsed = time.monotonic() - started
+        self.assertEqual(codes, {503})
+        # One fetch per started interval at most (a slow machine spreads the ten requests over more of them).
+        self.assertLessEqual(self.hanko.jwks_fetches, 1 + int(elapsed / 0.5) + 1)
+        self.assertEqual(sum("Hanko key endpoint" in line and "WARNING" in line for line in lines), 1)
+        self.hanko.fault = None
+        deadline = time.monotonic() + 30
+        with captured_logs() as lines:
+            while self.fetch_with_token("/user", self.hanko.mint(), raise_error=False).code != 200:
+                self.assertLess(time.monotonic(), deadline, "the key store never recovered")
+                self.io_loop.run_sync(lambda: asyncio.sleep(0.05))
+        self.assertTrue(any("answers again" in line for line in lines))
+
+
 class WebSocketEndsTest(HankoTestCase):
     def get_app(self) -> tornado.web.Application:
         return tornado.web.Application(
