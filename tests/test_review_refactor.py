@@ -77,6 +77,32 @@ class ClosedBeforeFirstUseTest(HankoTestCase):
             self.assertEqual(response.code, 503, response.body)
 
 
+class _Sticky:
+    """A part an application was given (``ApplicationState.provide``) whose close fails."""
+
+    async def close(self) -> None:
+        raise RuntimeError("this part would not close")
+
+
+class CloseThatFailsTest(HankoTestCase):
+    """One part failing to close must not leave the verifier (its HTTP clients, its listener) open."""
+
+    def get_app(self) -> tornado.web.Application:
+        return tornado.web.Application([(r"/user", UserHandler)], hanko=self.hanko.settings())
+
+    def test_every_part_is_closed_though_one_fails(self) -> None:
+        self.assertEqual(self.fetch_with_token("/user", self.hanko.mint()).code, 200)
+        state_of(self._app).provide(_Sticky, _Sticky())
+        with self.assertRaisesRegex(RuntimeError, "would not close"):
+            self.io_loop.run_sync(lambda: close(self._app))
+        response = self.fetch_with_token("/user", self.hanko.mint(), raise_error=False)
+        self.assertEqual(response.code, 503, "the verifier was closed all the same")
+
+    def tearDown(self) -> None:
+        state_of(self._app).provide(_Sticky, None)  # the kit's own close() at the end must pass
+        super().tearDown()
+
+
 class ProjectsClosedTest(HankoTestCase):
     """The same with ``hanko_projects``: after ``close``, a project's request makes no verifier nobody closes."""
 
