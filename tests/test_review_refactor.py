@@ -257,6 +257,17 @@ class WebSocketEndsTest(HankoTestCase):
         )
 
     @gen_test(timeout=60)
+    async def test_an_open_socket_asks_hanko_nothing_once_the_application_is_closed(self) -> None:
+        connection = await self.websocket_connect("/ws", self.hanko.mint())
+        self.assertEqual(await self.websocket_read(connection), "hello")
+        await close(self._app)
+        before = self.hanko.validations
+        await asyncio.sleep(1.0)  # twenty watch intervals, ten session check TTLs
+        # One check may have been under way at close; none starts after it (a new HTTP client nobody closes).
+        self.assertLessEqual(self.hanko.validations - before, 1)
+        connection.close()
+
+    @gen_test(timeout=60)
     async def test_a_socket_is_closed_when_its_token_expires(self) -> None:
         connection = await self.websocket_connect("/ws", self.hanko.mint(lifetime=2))
         self.assertEqual(await self.websocket_read(connection), "hello")
