@@ -12,7 +12,7 @@ webhooks' record of deliveries, the admin API's client and caches).
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import tornado.web
@@ -54,13 +54,23 @@ class ApplicationState:
         self._parts[kind] = part
 
     async def close(self) -> None:
-        """Close each part that has a ``close()``, the last made first, then the verifier."""
-        for part in reversed(list(self._parts.values())):
-            close = getattr(part, "close", None)
-            if close is not None:
-                await close()
+        """Close each part that has a ``close()``, the last made first, then the verifier: all, even if one fails."""
+        closers = [getattr(part, "close", None) for part in reversed(list(self._parts.values()))]
         if self.verifier is not None:
-            await self.verifier.close()
+            closers.append(self.verifier.close)
+        await _close_all(closer for closer in closers if closer is not None)
+
+
+async def _close_all(closers: Iterable[Callable[[], Awaitable[object]]]) -> None:
+    """Await every closer in turn, even after one raised: then the first failure is raised, once all ran."""
+    failures: list[Exception] = []
+    for closer in closers:
+        try:
+            await closer()
+        except Exception as error:  # noqa: BLE001 - the rest must close all the same; raised below
+            failures.append(error)
+    if failures:
+        raise failures[0]
 
 
 # Keyed by a weak reference to each application, dropped with it (a WeakKeyDictionary without its Python-level
@@ -105,19 +115,22 @@ async def close(application: tornado.web.Application) -> None:
     """Close everything ``application``'s Hanko objects hold; await it once, on shutdown.
 
     The admin API's metadata cache and client, the verifier or the projects' verifiers (their HTTP clients, their
-    listener for ended sessions), and the shared cache's connections.  What was never made is skipped, so it is
-    safe on any application, with or without a ``hanko`` setting.  What is closed stays closed: a request after it
-    is answered 503.
+    listener for ended sessions), and the shared cache's connections.  What was never made is skipped (but the
+    verifier, made to be closed), so it is safe on any application, with or without a ``hanko`` setting.  What is
+    closed stays closed: a request after it is answered 503.  Everything is closed even when one part fails to
+    close; that failure is raised afterwards.
     """
-    state = _STATES.get(weakref.ref(application))
-    if state is not None:
-        await state.close()
-    given = application.settings.get("hanko_verifier")
-    if given is not None and (state is None or state.verifier is not given):  # given, and never used
-        await given.close()
+    state, given = state_of(application), application.settings.get("hanko_verifier")
+    from_settings = given is None and isinstance(application.settings.get("hanko"), HankoSettings)
+    if state.verifier is None and (isinstance(given, TokenVerifier) or from_settings):
+        # Never used: had now and closed with the rest, so that a request after this meets it closed (503)
+        # instead of making a verifier of its own that nobody closes.
+        verifier_for(application)
+    closers: list[Callable[[], Awaitable[object]]] = [state.close]
     projects = application.settings.get("hanko_projects")
     if projects is not None:
-        await projects.close()
+        closers.append(projects.close)
     hanko = application.settings.get("hanko")
     if isinstance(hanko, HankoSettings) and hanko.cache is not None:
-        await close_cache(hanko.cache)  # a Redis cache's connections too
+        closers.append(lambda: close_cache(hanko.cache))  # a Redis cache's connections too
+    await _close_all(closers)

@@ -98,6 +98,7 @@ class HankoProjects:
         self._closes: set[asyncio.Future[None]] = set()
         self._tenants: collections.OrderedDict[str, _Tenant] = collections.OrderedDict()
         self._warned = False
+        self._closed = False
 
     def settings_for(self, name: str) -> HankoSettings | None:
         """The settings of the project called ``name``, or ``None`` when there is none."""
@@ -109,7 +110,10 @@ class HankoProjects:
         return settings
 
     def verifier(self, name: str) -> TokenVerifier | None:
-        """The verifier of the project called ``name``, made on first use; ``None`` when there is no such project."""
+        """The verifier of the project called ``name``, made on first use; ``None`` when there is no such project,
+        or once :meth:`close` was called (nothing is made again: see :attr:`closed`)."""
+        if self._closed:
+            return None
         verifier = self._verifiers.get(name)
         if verifier is not None:
             self._verifiers.move_to_end(name)
@@ -126,8 +130,14 @@ class HankoProjects:
         """The projects whose verifiers live now, least recently used first."""
         return tuple(self._verifiers)
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called: the projects' verifiers are closed, and no new one is made."""
+        return self._closed
+
     async def close(self) -> None:
-        """Close every verifier, those let go included; call on shutdown."""
+        """Close every verifier, those let go included; call on shutdown.  No verifier is made after it."""
+        self._closed = True
         verifiers = [*self._verifiers.values()]
         for verifier, handle in self._closing.values():
             handle.cancel()

@@ -25,13 +25,16 @@ def request_verifier(handler: tornado.web.RequestHandler, project: Callable[[], 
     Without ``hanko_projects``, the application's (``hanko=``); with it, the verifier of the project
     ``project()`` (the handler's ``get_hanko_project``) names.
 
-    :raises tornado.web.HTTPError: 404 when the request names no project, or one there is not.
+    :raises tornado.web.HTTPError: 404 when the request names no project, or one there is not; 503 once the
+        projects are closed (shut down: a verifier made now would never be closed).
     """
     projects = handler.settings.get("hanko_projects")
     if projects is None:
         return verifier_for(handler.application)
     if not isinstance(projects, HankoProjects):
         raise TypeError("the 'hanko_projects' setting must be a HankoProjects")
+    if projects.closed:
+        raise tornado.web.HTTPError(503, "the Hanko projects are closed")
     name = project()
     verifier = projects.verifier(name) if name is not None else None
     if verifier is None:

@@ -63,6 +63,7 @@ class SessionChecker:
         # After a failure, Hanko is left alone for refetch_interval: more calls would only pile up on it.
         self._streak = FailureStreak("Hanko session validation answers again", backoff=settings.refetch_interval)
         self._congested = False
+        self._closed = False
 
     async def check(self, token: str, user: HankoUser, *, renew: bool = True) -> SessionStatus | None:
         """What Hanko says of ``user``'s live session; ``None`` when it could not say and the check fails open.
@@ -71,7 +72,8 @@ class SessionChecker:
             request); ``False`` asks passively (``GET``) whatever the mode: an open socket's re-check.
             A passive answer never stands in for a renewing one, so requests still renew.
         :raises InvalidTokenError: Hanko says the session ended, or refused the token (400, 401, 403, 404).
-        :raises SessionCheckUnavailableError: Hanko could not answer and the check fails closed.
+        :raises SessionCheckUnavailableError: Hanko could not answer and the check fails closed, or
+            Hanko would have to be asked after :meth:`close`.
         """
         session = user.session_id
         assert session is not None, "verified session tokens carry a session_id"
@@ -83,6 +85,8 @@ class SessionChecker:
             key = f"{session} passive" if passive else session
             pending = self._pending.get(key)
             if pending is None:
+                if self._closed:  # shut down: asking would make an HTTP client again, which nobody would close
+                    raise SessionCheckUnavailableError(retry_after=1)
                 pending = self._pending[key] = asyncio.ensure_future(self._ask(session, token, user, passive))
                 pending.add_done_callback(lambda _: self._pending.pop(key, None))
             status = await asyncio.shield(pending)
@@ -100,7 +104,9 @@ class SessionChecker:
         return self._streak.failing
 
     async def close(self) -> None:
-        """Close the HTTP client; call on shutdown."""
+        """Close the HTTP client, for good: a check Hanko must answer after it raises
+        :class:`~hanko_tornado.errors.SessionCheckUnavailableError`; call on shutdown."""
+        self._closed = True
         if self._http_client is not None:
             self._http_client.close()
             self._http_client = None

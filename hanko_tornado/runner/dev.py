@@ -30,7 +30,8 @@ class DevStandIn:
     hanko: HankoSettings
     admin: HankoAdminSettings
     routes: list[Any]
-    token: str
+    #: A session token that stays good for 12 hours: in the banner only, never in a repr (logs, tracebacks).
+    token: str = dataclasses.field(repr=False)
 
     @classmethod
     def start(cls, host: str, port: int, processes: int) -> DevStandIn:
