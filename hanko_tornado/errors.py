@@ -7,6 +7,7 @@ token or any part of one.
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -100,6 +101,7 @@ TOKEN_REFUSALS = {
     "duplicate_cookie": "more than one session cookie",
     "session_ended": "session ended",
     "session_refused": "refused by Hanko",
+    "other": "refused",
     "not_webhook": "not a webhook token",
     "event_mismatch": "event does not match the token",
     "no_data": "no event data",
@@ -113,14 +115,21 @@ class InvalidTokenError(AuthenticationError):
     stable, for programs, and in the JSON body as ``reason``.  ``reason`` says it in words for people
     (``"token expired"``) and may change between releases.
 
-    :raises ValueError: ``code`` is not one of :data:`TOKEN_REFUSALS`.
+    A first argument that is not a code is the 0.2.0 form, ``InvalidTokenError(reason)``: it still refuses the
+    token (code ``"other"``, those words), with a :class:`DeprecationWarning`.
     """
 
     error = "invalid_token"
 
     def __init__(self, code: str, reason: str | None = None) -> None:
         if code not in TOKEN_REFUSALS:
-            raise ValueError(f"unknown refusal code {code!r}")
+            warnings.warn(
+                "InvalidTokenError(reason) is deprecated: pass a code of hanko_tornado.errors.TOKEN_REFUSALS "
+                "first, then the words (InvalidTokenError(code, reason))",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            code, reason = "other", reason or code
         reason = reason or TOKEN_REFUSALS[code]
         super().__init__(f"The session token was refused: {reason}.")
         self.code = code

@@ -52,7 +52,7 @@ _WEBHOOK_ONLY = frozenset({"not_webhook", "event_mismatch", "no_data"})
 #: Every ``reason`` a refused request is counted with: the token refusal codes and three of the request's own.
 REFUSAL_REASONS = (
     "missing",
-    *sorted(code for code in TOKEN_REFUSALS if code not in _WEBHOOK_ONLY),
+    *sorted(code for code in TOKEN_REFUSALS if code not in _WEBHOOK_ONLY and code != "other"),
     "cross_origin",
     "other",
 )

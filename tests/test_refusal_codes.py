@@ -47,9 +47,12 @@ class CodesAreClosedTest(HankoTestCase):
     def get_app(self) -> tornado.web.Application:
         return tornado.web.Application([], hanko=HankoSettings(api_url=self.hanko.api_url, allow_http=True))
 
-    def test_an_unknown_code_is_a_programming_error(self) -> None:
-        with self.assertRaises(ValueError):
-            InvalidTokenError("token expired")
+    def test_the_old_one_sentence_form_still_refuses_with_a_warning(self) -> None:
+        with self.assertWarns(DeprecationWarning):
+            error = InvalidTokenError("my own reason")
+        self.assertEqual((error.code, error.reason, error.status_code), ("other", "my own reason", 401))
+        self.assertEqual(error.response_body()["reason"], "other")
+        self.assertIn("my own reason", error.message)
 
     def test_every_code_is_a_metric_label_whatever_its_words(self) -> None:
         for code in TOKEN_REFUSALS:
