@@ -140,12 +140,18 @@ class FakeHanko(FakeTenant):
             frontend API (:class:`~hanko_tornado.testing.frontend.FakeFrontendApi`).
         """
         bound = self._bind()[0]
+        # Hanko answers other origins with its CORS rules alone: no Tornado cross-origin protection here, whatever
+        # Tornado's default (6.7 is expected to turn it on).
         public = tornado.web.Application(
             [*cors_rules(self._cors_origins), *self._public_routes(self.path), *public_routes],
             transforms=[cors_transform(self._cors_origins)],
+            cross_origin_protection=False,
         )
         admin = admin_routes(self.admin, f"{self.path}/admin")
-        self._server = HTTPServer(tornado.web.Application([*admin, *routes, Rule(AnyMatches(), public)]))
+        everything = tornado.web.Application(
+            [*admin, *routes, Rule(AnyMatches(), public)], cross_origin_protection=False
+        )
+        self._server = HTTPServer(everything)
         self._server.add_sockets([bound])
 
     def _cors_origins(self) -> tuple[str, ...]:
