@@ -1,6 +1,6 @@
 """After a plain ``pip install hanko-tornado`` (no extras): server.py starts from the environment alone.
 
-Run by .ci/package with the clean environment's Python: copies server.py to an
+Run by .ci/package with the clean environment's Python: copies server.py (and server_pages.py, server_admin.py) to an
 empty folder with a ``.env`` that would stop it if it were read, starts it with
 its settings in the environment, and checks that it answers, says once that
 ``.env`` is not read, prints no warning, and stops with SIGTERM (exit 0).
@@ -42,6 +42,8 @@ def main(server: str) -> int:
         return 1
     folder = pathlib.Path(tempfile.mkdtemp(prefix="hanko-plain-"))
     shutil.copy(server, folder / "server.py")
+    for beside in ("server_pages.py", "server_admin.py"):  # the example's pages and admin routes, which it imports
+        shutil.copy(pathlib.Path(server).parent / beside, folder / beside)
     (folder / ".env").write_text("LOG_LEVEL=chatty\n")  # read, it would stop server.py with exit 2
     port = free_port()
     env = {**os.environ, "HANKO_API_URL": "http://127.0.0.1:9", "PYTHONWARNINGS": "default"}  # keys unreachable
