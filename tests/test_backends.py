@@ -9,10 +9,11 @@ import unittest
 from aiocache import SimpleMemoryCache
 from tornado.testing import AsyncTestCase, gen_test
 
+import hanko_tornado
 from hanko_tornado.backends import close_cache, is_shared, store_for
 from hanko_tornado.store import MemoryStore
 
-PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "hanko_tornado"
+PACKAGE = pathlib.Path(hanko_tornado.__file__).resolve().parent  # the checkout, or the installed wheel
 
 
 def module_name(path: pathlib.Path) -> str:

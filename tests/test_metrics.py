@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from tornado.testing import bind_unused_port
 
+import hanko_tornado
 from hanko_tornado import ConfigurationError, HankoAuthMixin, HankoSettings, MetricsHandler, verifier_for
 from hanko_tornado.cache import cache_from_url
 from hanko_tornado.metrics import NO_METRICS, REFUSAL_REASONS, WEBHOOK_FAILURE_REASONS
@@ -424,7 +425,7 @@ class WatchTest(unittest.TestCase):
         self.assertEqual((self.value("hanko_jwks_keys"), self.value("hanko_token_cache_entries")), (3, 7))
 
 
-PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "hanko_tornado"
+PACKAGE = pathlib.Path(hanko_tornado.__file__).resolve().parent  # the checkout, or the installed wheel
 
 
 def imports_of(module: str) -> set[str]:

@@ -9,12 +9,13 @@ import pathlib
 from tornado.httpclient import HTTPResponse
 from tornado.testing import AsyncTestCase, gen_test
 
+import hanko_tornado
 from hanko_tornado.testing import FakeHanko
 from hanko_tornado.testing.control import control_routes
 from hanko_tornado.testing.frontend import FakeFrontendApi
 
 FRONTEND = "http://localhost:3000"
-TESTING = pathlib.Path(__file__).resolve().parent.parent / "hanko_tornado" / "testing"
+TESTING = pathlib.Path(hanko_tornado.__file__).resolve().parent / "testing"  # the checkout, or the installed wheel
 EXPOSED = "Retry-After,X-RateLimit-Limit,X-RateLimit-Remaining,X-RateLimit-Reset,X-Session-Lifetime,"
 EXPOSED += "X-Session-Retention,X-Auth-Token"
 
