@@ -204,7 +204,15 @@ class LoginPageTest(PagesBrowserTestCase):
     async def log_in_with_the_element(self, page: Any, email: str) -> None:
         # Typed into before register() has resolved, the element can re-render and lose what was typed.
         await page.locator("html[data-hanko-ready=true]").wait_for(state="attached")
-        await page.locator("hanko-auth input[type=email]").fill(email)
+        field = page.locator("hanko-auth input[type=email]")
+        await field.fill(email)
+        # The element may still re-render once (its config arriving) and drop what was typed: the value must
+        # stay put for a moment before the form is sent.  A bound on tries, not on time.
+        for _ in range(20):
+            await page.wait_for_timeout(100)
+            if await field.input_value() == email:
+                break
+            await field.fill(email)
         await page.locator("hanko-auth").get_by_role("button", name="Continue").click()
 
 
